@@ -1,0 +1,292 @@
+"""Study data: locations with ids, coordinates, counts, population and expected counts.
+
+A :class:`StudyArea` is immutable and validated once, in :func:`study_area`.  Every reader
+(CSV, SaTScan files, the embedded borough) ends by calling :func:`study_area`, so the checks
+and their messages are the same whatever route the data took.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Sequence
+
+import numpy as np
+
+from .errors import ScanInputError, ScanParameterError, check_choice
+
+Coordinates = Literal["cartesian", "latlong"]
+DEFAULT_CRS = "EPSG:27700"
+
+
+@dataclass(frozen=True, eq=False)
+class StudyArea:
+    """Locations of a study area, validated.
+
+    Attributes
+    ----------
+    ids : (n,) array of str, unique.
+    coords : (n, 2) float64.  ``x, y`` for cartesian data, ``longitude, latitude`` for latlong.
+    cases : (n,) int64 observed cases.
+    population : (n,) float64 population at risk (Bernoulli: cases + controls).
+    expected : (n,) float64 expected counts under the null, summing to the total cases
+        (indirect standardisation over ``population_strata`` when strata are given).
+    coordinates : "cartesian" (Euclidean on x, y) or "latlong" (great-circle distances).
+    crs : the projected CRS of cartesian coordinates (e.g. "EPSG:27700"), or None when the
+        coordinates are plain Cartesian numbers with no known CRS.
+    case_strata, population_strata : optional (n, k) counts by covariate stratum.
+    strata_names : names of the k strata.
+    source : where the data came from (a file name), used in messages.
+    """
+
+    ids: np.ndarray
+    coords: np.ndarray
+    cases: np.ndarray
+    population: np.ndarray
+    expected: np.ndarray
+    coordinates: Coordinates = "cartesian"
+    crs: str | None = DEFAULT_CRS
+    case_strata: np.ndarray | None = None
+    population_strata: np.ndarray | None = None
+    strata_names: tuple[str, ...] = ()
+    source: str = "<arrays>"
+    extra: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_locations(self) -> int:
+        return len(self.ids)
+
+    @property
+    def total_cases(self) -> int:
+        return int(self.cases.sum())
+
+    @property
+    def total_population(self) -> float:
+        return float(self.population.sum())
+
+    def index_of(self, ids: Sequence[str]) -> np.ndarray:
+        lookup = {v: i for i, v in enumerate(self.ids)}
+        return np.array([lookup[str(v)] for v in ids], dtype=np.int64)
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        x_name, y_name = ("lon", "lat") if self.coordinates == "latlong" else ("x", "y")
+        return pd.DataFrame({
+            "id": self.ids, x_name: self.coords[:, 0], y_name: self.coords[:, 1],
+            "cases": self.cases, "population": self.population, "expected": self.expected,
+        })
+
+
+def _as_float_array(name: str, values, n: int | None, source: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ScanInputError(f"'{name}' must be numeric ({exc})", file=source) from None
+    if arr.ndim != 1 or (n is not None and arr.shape[0] != n):
+        raise ScanInputError(
+            f"'{name}' must be one value per location ({n} locations); got shape {arr.shape}",
+            file=source)
+    return arr
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _check_counts(name: str, arr: np.ndarray, ids: np.ndarray, source: str,
+                  integer: bool) -> None:
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ScanInputError(f"{name} of location '{ids[i]}' is {arr[i]}; counts must be finite",
+                             file=source, field=name)
+    bad = arr < 0
+    if bad.any():
+        i = _first_bad(bad)
+        raise ScanInputError(f"{name} of location '{ids[i]}' is negative ({arr[i]:g}); "
+                             "counts must be zero or more", file=source, field=name)
+    if integer:
+        bad = arr != np.floor(arr)
+        if bad.any():
+            i = _first_bad(bad)
+            raise ScanInputError(
+                f"{name} of location '{ids[i]}' is not a whole number ({arr[i]:g}); "
+                "round or floor the counts first", file=source, field=name)
+
+
+def check_coordinates(coords: np.ndarray, ids: np.ndarray, coordinates: str, crs: str | None,
+                      source: str) -> None:
+    """Finite values, and values that fit the declared kind of coordinates."""
+    bad = ~np.isfinite(coords).all(axis=1)
+    if bad.any():
+        i = _first_bad(bad)
+        raise ScanInputError(f"coordinates of location '{ids[i]}' are {tuple(coords[i])}; "
+                             "coordinates must be finite numbers", file=source, field="x/y")
+    lon_like = (np.abs(coords[:, 0]) <= 180).all() and (np.abs(coords[:, 1]) <= 90).all()
+    if coordinates == "latlong":
+        if not lon_like:
+            i = _first_bad((np.abs(coords[:, 0]) > 180) | (np.abs(coords[:, 1]) > 90))
+            raise ScanInputError(
+                f"coordinates were declared longitude/latitude but location '{ids[i]}' has "
+                f"{tuple(coords[i])}, outside [-180, 180] x [-90, 90]; these look projected: "
+                "pass coordinates='cartesian' (CLI --coordinates cartesian) with their crs",
+                file=source, field="x/y")
+        return
+    if crs is None:
+        return
+    import pyproj
+
+    try:
+        crs_obj = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        raise ScanParameterError("crs", "a CRS pyproj understands, such as 'EPSG:27700'", crs,
+                                 "pass None for plain Cartesian coordinates") from None
+    if crs_obj.is_geographic:
+        raise ScanParameterError(
+            "crs", "a projected CRS for cartesian coordinates", crs,
+            "for longitude/latitude pass coordinates='latlong' (CLI --coordinates latlong)")
+    if lon_like and crs_obj.area_of_use is not None:
+        # Every location within a couple of hundred units of the origin of a national grid is
+        # far more likely to be degrees than metres.
+        span = np.ptp(coords, axis=0).max()
+        if span < 20:
+            raise ScanInputError(
+                f"coordinates look like longitude/latitude (all within [-180, 180] x [-90, 90], "
+                f"spanning {span:.3g} units) but were declared projected in {crs}; pass "
+                "coordinates='latlong' (CLI --coordinates latlong), or crs=None for plain "
+                "Cartesian numbers", file=source, field="x/y")
+    if crs_obj.area_of_use is not None:
+        w, s, e, n = crs_obj.area_of_use.bounds
+        to_geo = pyproj.Transformer.from_crs(crs_obj, "EPSG:4326", always_xy=True)
+        lon, lat = to_geo.transform(coords[:, 0], coords[:, 1])
+        margin = 2.0
+        out = ~((lon >= w - margin) & (lon <= e + margin) & (lat >= s - margin) & (lat <= n + margin))
+        out |= ~np.isfinite(lon) | ~np.isfinite(lat)
+        if out.any():
+            i = _first_bad(out)
+            raise ScanInputError(
+                f"location '{ids[i]}' at {tuple(coords[i])} lies outside the area where {crs} "
+                f"is defined ({crs_obj.area_of_use.name}); pass the right crs, "
+                "coordinates='latlong' for longitude/latitude, or crs=None for plain Cartesian "
+                "numbers (CLI --crs none)", file=source, field="x/y")
+
+
+def indirect_expected(case_strata: np.ndarray, population_strata: np.ndarray) -> np.ndarray:
+    """Expected counts by indirect standardisation on the study area's own stratum rates.
+
+    ``e_i = sum_k P_ik * C_k / P_k`` where ``C_k`` and ``P_k`` are the stratum totals: SaTScan's
+    covariate adjustment for the Poisson model.  The expected counts sum to the total cases.
+    """
+    c_k = case_strata.sum(axis=0)
+    p_k = population_strata.sum(axis=0)
+    rate = np.divide(c_k, p_k, out=np.zeros_like(c_k, dtype=np.float64), where=p_k > 0)
+    return population_strata @ rate
+
+
+def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=None,
+               population_strata=None, strata_names: Sequence[str] = (),
+               coordinates: Coordinates = "cartesian", crs: str | None = DEFAULT_CRS,
+               model: str = "poisson", source: str = "<arrays>") -> StudyArea:
+    """Validate arrays and build a :class:`StudyArea`.
+
+    Parameters
+    ----------
+    ids, x, y, cases, population : one value per location.  For ``coordinates='latlong'`` x is
+        longitude and y latitude in degrees.  For the Bernoulli model ``population`` counts cases
+        plus controls.
+    expected : optional expected counts (Poisson); rescaled so they sum to the total cases.
+    case_strata, population_strata : optional (n, k) counts by covariate stratum (age band x sex,
+        say); when given, expected counts come from indirect standardisation and ``population``
+        defaults to the sum over strata.
+    coordinates : "cartesian" or "latlong".
+    crs : projected CRS of cartesian coordinates (default British National Grid, EPSG:27700);
+        None for plain Cartesian numbers.
+    model : "poisson" or "bernoulli"; decides which checks apply.
+    source : a name used in error messages.
+    """
+    check_choice("coordinates", coordinates, ("cartesian", "latlong"))
+    check_choice("model", model, ("poisson", "bernoulli"))
+    ids = np.asarray([str(v) for v in np.asarray(ids).ravel()])
+    n = len(ids)
+    if n == 0:
+        raise ScanInputError("no locations", file=source)
+    uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        dup = uniq[counts > 1][0]
+        raise ScanInputError(f"location id '{dup}' appears {counts[counts > 1][0]} times; "
+                             "ids must be unique", file=source, field="id")
+    coords = np.column_stack([_as_float_array("x", x, n, source), _as_float_array("y", y, n, source)])
+    check_coordinates(coords, ids, coordinates, crs if coordinates == "cartesian" else None, source)
+
+    cases = _as_float_array("cases", cases, n, source)
+    _check_counts("cases", cases, ids, source, integer=True)
+    total_cases = cases.sum()
+    if total_cases <= 0:
+        raise ScanInputError("the total number of cases is zero; there is nothing to scan",
+                             file=source, field="cases")
+
+    if case_strata is not None or population_strata is not None:
+        if case_strata is None or population_strata is None:
+            raise ScanParameterError("case_strata/population_strata", "given together", "one of them",
+                                     "pass both, with one column per stratum")
+        case_strata = np.asarray(case_strata, dtype=np.float64).reshape(n, -1)
+        population_strata = np.asarray(population_strata, dtype=np.float64).reshape(n, -1)
+        if case_strata.shape != population_strata.shape:
+            raise ScanInputError(f"case strata {case_strata.shape} and population strata "
+                                 f"{population_strata.shape} differ in shape", file=source)
+        _check_counts("population", population_strata.ravel(), np.repeat(ids, population_strata.shape[1]),
+                      source, integer=False)
+        empty = (population_strata.sum(axis=0) == 0) & (case_strata.sum(axis=0) > 0)
+        if empty.any():
+            k = int(np.flatnonzero(empty)[0])
+            name = strata_names[k] if k < len(strata_names) else str(k)
+            raise ScanInputError(f"stratum '{name}' has cases but no population", file=source,
+                                 field="population")
+        if not np.allclose(case_strata.sum(axis=1), cases):
+            raise ScanInputError("case strata do not add up to the cases", file=source)
+        if population is None:
+            population = population_strata.sum(axis=1)
+        expected = indirect_expected(case_strata, population_strata)
+
+    if population is None and expected is None:
+        raise ScanParameterError("population", "given (or expected counts, or strata)", None)
+    if population is not None:
+        population = _as_float_array("population", population, n, source)
+        _check_counts("population", population, ids, source, integer=(model == "bernoulli"))
+    if model == "bernoulli":
+        over = cases > population
+        if over.any():
+            i = _first_bad(over)
+            raise ScanInputError(
+                f"location '{ids[i]}' has {cases[i]:g} cases but a population of "
+                f"{population[i]:g}; for the Bernoulli model the population counts cases plus "
+                "controls, so it can never be below the cases", file=source, field="population")
+        if population.sum() <= total_cases:
+            raise ScanInputError("there are no controls (population equals cases everywhere); the "
+                                 "Bernoulli model needs controls", file=source, field="population")
+        expected = population * (total_cases / population.sum())
+    elif expected is not None:
+        expected = _as_float_array("expected", expected, n, source)
+        _check_counts("expected", expected, ids, source, integer=False)
+        if expected.sum() <= 0:
+            raise ScanInputError("expected counts sum to zero", file=source, field="expected")
+        expected = expected * (total_cases / expected.sum())
+    else:
+        if population.sum() <= 0:
+            raise ScanInputError("the total population is zero", file=source, field="population")
+        expected = population * (total_cases / population.sum())
+    if population is None:
+        population = expected.copy()
+    zero_e = (expected <= 0) & (cases > 0)
+    if zero_e.any():
+        i = _first_bad(zero_e)
+        raise ScanInputError(f"location '{ids[i]}' has {cases[i]:g} cases but nothing expected "
+                             "(zero population); check its population", file=source,
+                             field="population")
+    cases = cases.astype(np.int64)
+    for arr in (ids, coords, cases, population, expected):
+        arr.setflags(write=False)
+    return StudyArea(ids=ids, coords=coords, cases=cases, population=population,
+                     expected=expected, coordinates=coordinates,
+                     crs=crs if coordinates == "cartesian" else "EPSG:4326",
+                     case_strata=case_strata, population_strata=population_strata,
+                     strata_names=tuple(strata_names), source=source)
