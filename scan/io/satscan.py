@@ -1,0 +1,558 @@
+"""Read SaTScan's own input files (.cas, .ctl, .pop, .geo) and parameter files (.prm).
+
+File formats (whitespace separated, one record per line; blank lines are skipped; there is no
+comment syntax in SaTScan data files):
+
+- case file ``.cas``:        ``<location id> <#cases> [<date>] [<covariate> ...]``
+- control file ``.ctl``:     ``<location id> <#controls> [<date>]``
+- population file ``.pop``:  ``<location id> <date> <population> [<covariate> ...]``;
+  populations at one or more census times, not necessarily whole numbers;
+- coordinates file ``.geo``: ``<location id> <x> <y>`` (Cartesian) or
+  ``<location id> <latitude> <longitude>`` (LATITUDE FIRST, as SaTScan writes them).  A
+  :class:`~scan.data.StudyArea` holds ``x = longitude, y = latitude``; the swap happens here.
+
+Dates are ``YYYY/MM/DD``, ``YYYY/MM`` or ``YYYY`` (separators ``/ - . *``; ``MM/DD/YYYY`` and
+``MM/YYYY`` are recognised by their four-digit last part, as SaTScan does).  Each record keeps
+the first day of the period it names (``1977`` -> 1977-01-01, ``2001/11`` -> 2001-11-01) as
+``datetime64[D]`` and its precision ("year", "month", "day") so later code can aggregate.
+Two-digit years (``73`` in the sample ``nm.pop``) follow SaTScan's rule: with a study period
+whose start and end are in the same century, that century; across a century boundary, the
+lower century when the year is at least the start's last two digits, else the upper century
+when it is at most the end's; with no study period known, the 1900s.
+
+:func:`read_satscan_data` returns the raw record tables (:class:`SatscanData`) for space-time
+work; :func:`read_satscan` aggregates them to a purely spatial :class:`~scan.data.StudyArea`.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Literal, Mapping
+
+import numpy as np
+
+from ..data import StudyArea, study_area
+from ..errors import ScanInputError, ScanParameterError, check_choice
+from .csv import parse_count, parse_number
+
+Coordinates = Literal["cartesian", "latlong"]
+PRECISIONS = ("year", "month", "day")
+_DATE = re.compile(r"^\d+(?:[/\-.*]\d+){0,2}$")
+
+
+# ----------------------------------------------------------------------------- record tables
+@dataclass(frozen=True, eq=False)
+class CountRecords:
+    """The records of a case or control file, one entry per line that holds data.
+
+    ``times`` and ``time_precision`` are None when the file has no date column; ``times`` is
+    the first day of the period written (datetime64[D]).  ``covariates`` holds one tuple of
+    strings per record (empty tuples when there are none).  ``lines`` are 1-based file lines.
+    """
+
+    file: str
+    ids: np.ndarray
+    counts: np.ndarray
+    times: np.ndarray | None
+    time_precision: np.ndarray | None
+    covariates: tuple[tuple[str, ...], ...]
+    lines: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class PopulationRecords:
+    """The records of a population file: location, census time, population, covariates."""
+
+    file: str
+    ids: np.ndarray
+    times: np.ndarray
+    time_precision: np.ndarray
+    populations: np.ndarray
+    covariates: tuple[tuple[str, ...], ...]
+    lines: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class GeoRecords:
+    """The records of a coordinates file; ``coords`` is (x, y), i.e. (longitude, latitude)."""
+
+    file: str
+    ids: np.ndarray
+    coords: np.ndarray
+    lines: np.ndarray
+    coordinates: Coordinates
+
+
+@dataclass(frozen=True, eq=False)
+class SatscanData:
+    """Everything read from a set of SaTScan input files, not yet aggregated.
+
+    ``start`` and ``end`` are the study period (inclusive days) when known: given by the
+    caller, or the span of the case dates.
+    """
+
+    cases: CountRecords
+    geo: GeoRecords
+    population: PopulationRecords | None = None
+    controls: CountRecords | None = None
+    start: np.datetime64 | None = None
+    end: np.datetime64 | None = None
+
+
+# ----------------------------------------------------------------------------- low-level parsing
+def _records(path) -> Iterator[tuple[int, list[str]]]:
+    """(1-based line number, whitespace-split fields) for every non-blank line."""
+    with open(path, encoding="utf-8-sig") as handle:
+        for number, text in enumerate(handle, start=1):
+            fields = text.split()
+            if fields:
+                yield number, fields
+
+
+def _first_width(path) -> int | None:
+    for _, fields in _records(path):
+        return len(fields)
+    return None
+
+
+def _resolve_year(year: int, period: tuple | None, text: str, file: str, line: int,
+                  field: str) -> int:
+    """SaTScan's rule for two-digit years (see the module docstring)."""
+    if year > 99:
+        return year
+    if period is None:
+        return 1900 + year
+    low, high = (int(str(np.datetime64(p, "Y"))) for p in period)
+    if low // 100 == high // 100:
+        return (low // 100) * 100 + year
+    if high - low >= 100:
+        raise ScanInputError(f"two-digit year in {text!r} is ambiguous: the study period spans "
+                             "more than 99 years; write four-digit years", file=file, line=line,
+                             field=field)
+    if year >= low % 100:
+        return (low // 100) * 100 + year
+    if year <= high % 100:
+        return (high // 100) * 100 + year
+    raise ScanInputError(f"two-digit year in {text!r} falls outside the study period; write "
+                         "four-digit years", file=file, line=line, field=field)
+
+
+def parse_date(text: str, *, file: str = "<date>", line: int | None = None,
+               field: str = "date", period: tuple | None = None) -> tuple[np.datetime64, str]:
+    """Parse a SaTScan date to (first day of the period it names, precision).
+
+    ``YYYY`` -> ("YYYY-01-01", "year"), ``YYYY/MM`` -> ("YYYY-MM-01", "month"),
+    ``YYYY/MM/DD`` -> (that day, "day"); ``MM/YYYY`` and ``MM/DD/YYYY`` also work.
+    ``period`` (start, end) resolves two-digit years.
+    """
+    def bad(why: str) -> ScanInputError:
+        return ScanInputError(f"{text!r} is not a date ({why}); write YYYY/MM/DD, YYYY/MM or "
+                              "YYYY", file=file, line=line, field=field)
+
+    if not _DATE.match(text):
+        raise bad("expected digits separated by '/'")
+    parts = [int(p) for p in re.split(r"[/\-.*]", text)]
+    precision = PRECISIONS[len(parts) - 1]
+    if len(parts) > 1 and parts[-1] > 999:          # MM/YYYY or MM/DD/YYYY
+        parts = parts[-1:] + parts[:-1]
+    year = _resolve_year(parts[0], period, text, file, line or 0, field)
+    month, day = (parts[1:] + [1, 1])[:2]
+    if not 1 <= month <= 12:
+        raise bad(f"month {month} is not 1-12")
+    try:
+        value = np.datetime64(f"{year:04d}-{month:02d}-{day:02d}", "D")
+    except ValueError:
+        raise bad(f"day {day} does not exist in {year:04d}/{month:02d}") from None
+    return value, precision
+
+
+def period_end(time: np.datetime64, precision: str) -> np.datetime64:
+    """The last day of the period a date names (1991, "year" -> 1991-12-31)."""
+    unit = {"year": "Y", "month": "M", "day": "D"}[precision]
+    return (np.datetime64(time, unit) + 1).astype("datetime64[D]") - 1
+
+
+def _as_period_bound(value, *, end: bool) -> np.datetime64 | None:
+    """A study-period bound from a SaTScan date string, a date or a datetime64."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            day, precision = parse_date(value, field="start" if not end else "end")
+        except ScanInputError as exc:
+            raise ScanParameterError("end" if end else "start", "a date such as '1973/1/1'",
+                                     value, str(exc)) from None
+        return period_end(day, precision) if end else day
+    return np.datetime64(value, "D")
+
+
+def _check_width(fields: list[str], width: int, layout: str, file: str, line: int) -> None:
+    if len(fields) != width:
+        raise ScanInputError(f"{len(fields)} columns but expected {width} ({layout})",
+                             file=file, line=line)
+
+
+# ----------------------------------------------------------------------------- file readers
+def read_counts(path, *, kind: Literal["cases", "controls"] = "cases",
+                dates: bool | None = None, n_covariates: int | None = None,
+                period: tuple | None = None) -> CountRecords:
+    """Read a .cas or .ctl file.
+
+    ``dates`` says whether the third column is a date.  None infers it: with ``n_covariates``
+    known (from the population file) from the number of columns (2 + k without a date,
+    3 + k with one); otherwise a third column is taken to be a date.  All records must have
+    the same number of columns as the first.  Counts must be whole numbers >= 0.
+    """
+    file = str(path)
+    width = _first_width(path)
+    if width is None:
+        raise ScanInputError(f"no records; expected '<location id> <#{kind}> [<date>]'",
+                             file=file)
+    if dates is None:
+        if n_covariates is not None:
+            extra = width - 2 - n_covariates
+            if extra not in (0, 1):
+                raise ScanInputError(
+                    f"{width} columns, but with {n_covariates} covariates in the population "
+                    f"file expected {2 + n_covariates} (without a date) or {3 + n_covariates} "
+                    "(with a date)", file=file, line=next(_records(path))[0])
+            dates = extra == 1
+        else:
+            dates = width >= 3
+    if width < 2 + dates:
+        raise ScanInputError(f"{width} columns but expected at least {2 + dates} "
+                             f"(location id, #{kind}{', date' if dates else ''})", file=file,
+                             line=next(_records(path))[0])
+    layout = f"location id, #{kind}" + (", date" if dates else "") + (
+        f", {width - 2 - dates} covariates" if width > 2 + dates else "")
+    ids, counts, times, precision, covariates, lines = [], [], [], [], [], []
+    for line, fields in _records(path):
+        _check_width(fields, width, layout, file, line)
+        ids.append(fields[0])
+        counts.append(parse_count(fields[1], file=file, line=line, field=f"#{kind}"))
+        if dates:
+            day, prec = parse_date(fields[2], file=file, line=line, field="date", period=period)
+            times.append(day)
+            precision.append(prec)
+        covariates.append(tuple(fields[2 + dates:]))
+        lines.append(line)
+    return CountRecords(
+        file=file, ids=np.array(ids, dtype=str), counts=np.array(counts, dtype=np.int64),
+        times=np.array(times, dtype="datetime64[D]") if dates else None,
+        time_precision=np.array(precision, dtype=str) if dates else None,
+        covariates=tuple(covariates), lines=np.array(lines, dtype=np.int64))
+
+
+def read_population(path, *, period: tuple | None = None) -> PopulationRecords:
+    """Read a .pop file: ``<location id> <date> <population> [<covariate> ...]``.
+
+    Populations must be finite and >= 0; they need not be whole numbers.  Every record must
+    have the same number of covariates as the first.
+    """
+    file = str(path)
+    width = _first_width(path)
+    if width is None:
+        raise ScanInputError("no records; expected '<location id> <date> <population> "
+                             "[<covariate> ...]'", file=file)
+    layout = "location id, date, population" + (
+        f", {width - 3} covariates" if width > 3 else "")
+    ids, times, precision, pops, covariates, lines = [], [], [], [], [], []
+    for line, fields in _records(path):
+        if width < 3:
+            _check_width(fields, 3, layout, file, line)
+        _check_width(fields, width, layout, file, line)
+        ids.append(fields[0])
+        day, prec = parse_date(fields[1], file=file, line=line, field="date", period=period)
+        times.append(day)
+        precision.append(prec)
+        pops.append(parse_count(fields[2], file=file, line=line, field="population",
+                                integer=False))
+        covariates.append(tuple(fields[3:]))
+        lines.append(line)
+    return PopulationRecords(
+        file=file, ids=np.array(ids, dtype=str), times=np.array(times, dtype="datetime64[D]"),
+        time_precision=np.array(precision, dtype=str),
+        populations=np.array(pops, dtype=np.float64), covariates=tuple(covariates),
+        lines=np.array(lines, dtype=np.int64))
+
+
+def read_geo(path, *, coordinates: Coordinates = "cartesian") -> GeoRecords:
+    """Read a .geo file.  Latlong files hold ``<id> <latitude> <longitude>``; the result's
+    ``coords`` are (longitude, latitude).  Ids must be unique; latitude in [-90, 90] and
+    longitude in [-180, 180]."""
+    check_choice("coordinates", coordinates, ("cartesian", "latlong"))
+    file = str(path)
+    latlong = coordinates == "latlong"
+    names = ("latitude", "longitude") if latlong else ("x", "y")
+    layout = "location id, " + ", ".join(names)
+    ids, coords, lines = [], [], []
+    first: dict[str, int] = {}
+    for line, fields in _records(path):
+        _check_width(fields, 3, layout, file, line)
+        loc = fields[0]
+        if loc in first:
+            raise ScanInputError(f"location id '{loc}' already appears on line {first[loc]}; "
+                                 "each location needs exactly one coordinate record",
+                                 file=file, line=line, field="location id")
+        first[loc] = line
+        a, b = (parse_number(v, file=file, line=line, field=n) for v, n in zip(fields[1:], names))
+        if latlong:
+            if not -90 <= a <= 90:
+                raise ScanInputError(f"latitude {a:g} is outside [-90, 90]; SaTScan files give "
+                                     "latitude first, then longitude", file=file, line=line,
+                                     field="latitude")
+            if not -180 <= b <= 180:
+                raise ScanInputError(f"longitude {b:g} is outside [-180, 180]", file=file,
+                                     line=line, field="longitude")
+            a, b = b, a
+        ids.append(loc)
+        coords.append((a, b))
+        lines.append(line)
+    if not ids:
+        raise ScanInputError(f"no records; expected '<location id> {' '.join(names)}'", file=file)
+    return GeoRecords(file=file, ids=np.array(ids, dtype=str),
+                      coords=np.array(coords, dtype=np.float64).reshape(-1, 2),
+                      lines=np.array(lines, dtype=np.int64), coordinates=coordinates)
+
+
+def _check_known_ids(records, geo: GeoRecords) -> None:
+    known = set(geo.ids.tolist())
+    for loc, line in zip(records.ids.tolist(), records.lines.tolist()):
+        if loc not in known:
+            raise ScanInputError(f"location id '{loc}' is not in the coordinates file "
+                                 f"{geo.file}; add it there or correct the id",
+                                 file=records.file, line=line, field="location id")
+
+
+def _case_span(cases: CountRecords) -> tuple[np.datetime64, np.datetime64] | None:
+    if cases.times is None or len(cases.times) == 0:
+        return None
+    last = int(np.argmax(cases.times))
+    return cases.times.min(), period_end(cases.times[last], cases.time_precision[last])
+
+
+def _check_in_period(records: CountRecords, start, end) -> None:
+    if records.times is None or start is None:
+        return
+    outside = (records.times < start) | (records.times > end)
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise ScanInputError(f"date {records.times[i]} is outside the study period {start} to "
+                             f"{end}; widen the study period or remove the record",
+                             file=records.file, line=int(records.lines[i]), field="date")
+
+
+def read_satscan_data(cas, *, geo, pop=None, ctl=None, coordinates: Coordinates = "cartesian",
+                      start=None, end=None, dates: bool | None = None) -> SatscanData:
+    """Read SaTScan input files into raw record tables, checking ids against the .geo file.
+
+    ``start``/``end`` bound the study period (SaTScan date strings such as '1973/1/1' or
+    '1991', dates, or datetime64; a year as ``end`` means its last day).  Case and control
+    dates outside it are errors.  When not given they are the span of the case dates.
+    ``dates`` forces whether the case/control files have a date column (see
+    :func:`read_counts`).
+    """
+    start, end = _as_period_bound(start, end=False), _as_period_bound(end, end=True)
+    given = (start, end) if start is not None and end is not None else None
+    n_cov = None
+    if pop is not None:
+        width = _first_width(pop)
+        n_cov = None if width is None else max(width - 3, 0)
+    cases = read_counts(cas, kind="cases", dates=dates, n_covariates=n_cov, period=given)
+    span = _case_span(cases)
+    if span is not None:
+        start = span[0] if start is None else start
+        end = span[1] if end is None else end
+    if start is not None and end is not None and start > end:
+        raise ScanParameterError("start/end", "a study period that starts before it ends",
+                                 (str(start), str(end)))
+    period = (start, end) if start is not None and end is not None else None
+    controls = None
+    if ctl is not None:
+        controls = read_counts(ctl, kind="controls", dates=cases.times is not None,
+                               period=period)
+    population = read_population(pop, period=period) if pop is not None else None
+    geo_records = read_geo(geo, coordinates=coordinates)
+    for records in (cases, controls, population):
+        if records is not None:
+            _check_known_ids(records, geo_records)
+    for records in (cases, controls):
+        if records is not None:
+            _check_in_period(records, start, end)
+    return SatscanData(cases=cases, geo=geo_records, population=population, controls=controls,
+                       start=start, end=end)
+
+
+# ----------------------------------------------------------------------------- aggregation
+def census_instant(time: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """The day a census record refers to: July 1 for a year, the 15th for a month, else the day
+    written (SaTScan's convention for population dates)."""
+    time = np.asarray(time, dtype="datetime64[D]")
+    july = (time.astype("datetime64[Y]").astype("datetime64[M]") + 6).astype("datetime64[D]")
+    out = np.where(precision == "year", july, time)
+    return np.where(precision == "month", time + 14, out)
+
+
+def time_averaged_population(census_days: np.ndarray, values: np.ndarray,
+                             start: np.datetime64, end: np.datetime64) -> np.ndarray:
+    """Average over the days [start, end] of populations interpolated between census days.
+
+    ``census_days`` are m sorted distinct days and ``values`` is (rows, m).  Each row's
+    population curve P(t) is linear between consecutive census days and constant before the
+    first and after the last.  The result is ``(1 / (end + 1 - start)) * integral of P(t) dt``
+    from the start of day ``start`` to the end of day ``end``.
+    """
+    days = census_days.astype(np.int64).astype(np.float64)
+    lo = float(np.datetime64(start, "D").astype(np.int64))
+    hi = float(np.datetime64(end, "D").astype(np.int64)) + 1.0
+    inner = days[(days > lo) & (days < hi)]
+    knots = np.concatenate([[lo], inner, [hi]])
+    # the curve is linear in the census values: weights[t, j] = interpolant of unit vector e_j
+    weights = np.column_stack([np.interp(knots, days, np.eye(len(days))[j])
+                               for j in range(len(days))])
+    at_knots = values @ weights.T                                  # (rows, knots)
+    widths = np.diff(knots)
+    integral = (0.5 * (at_knots[:, 1:] + at_knots[:, :-1]) * widths).sum(axis=1)
+    return integral / (hi - lo)
+
+
+def _strata(population: PopulationRecords | None) -> list[tuple[str, ...]]:
+    if population is None:
+        return [()]
+    seen: dict[tuple[str, ...], None] = {}
+    for cov in population.covariates:
+        seen.setdefault(cov, None)
+    return list(seen)
+
+
+def _case_strata_matrix(records: CountRecords, index: dict[str, int],
+                        strata: list[tuple[str, ...]]) -> np.ndarray:
+    col = {s: k for k, s in enumerate(strata)}
+    out = np.zeros((len(index), len(strata)), dtype=np.float64)
+    for loc, count, cov, line in zip(records.ids.tolist(), records.counts.tolist(),
+                                     records.covariates, records.lines.tolist()):
+        if cov not in col:
+            raise ScanInputError(
+                f"covariates {' '.join(cov)!r} do not match any covariate category of the "
+                f"population file (e.g. {' '.join(strata[0])!r})", file=records.file,
+                line=line, field="covariates")
+        out[index[loc], col[cov]] += count
+    return out
+
+
+def _population_strata_matrix(pop: PopulationRecords, index: dict[str, int],
+                              strata: list[tuple[str, ...]], start, end) -> np.ndarray:
+    census = census_instant(pop.times, pop.time_precision)
+    days, day_col = np.unique(census, return_inverse=True)
+    col = {s: k for k, s in enumerate(strata)}
+    n, k = len(index), len(strata)
+    values = np.zeros((n * k, len(days)), dtype=np.float64)   # zero where no record (SaTScan)
+    rows = [index[loc] * k + col[cov] for loc, cov in zip(pop.ids.tolist(), pop.covariates)]
+    np.add.at(values, (np.array(rows, dtype=np.int64), day_col.ravel()), pop.populations)
+    return time_averaged_population(days, values, start, end).reshape(n, k)
+
+
+def _default_period(data: SatscanData) -> tuple[np.datetime64, np.datetime64]:
+    if data.start is not None and data.end is not None:
+        return data.start, data.end
+    pop = data.population
+    first, last = int(np.argmin(pop.times)), int(np.argmax(pop.times))
+    start = pop.times[first] if data.start is None else data.start
+    end = period_end(pop.times[last], pop.time_precision[last]) if data.end is None else data.end
+    return start, end
+
+
+def _require_files(model: str, pop, ctl) -> None:
+    check_choice("model", model, ("poisson", "bernoulli"))
+    if model == "poisson" and pop is None:
+        raise ScanParameterError("pop", "a population file for the Poisson model", None,
+                                 "pass pop='file.pop' (SaTScan PopulationFile), or use "
+                                 "model='bernoulli' with ctl='file.ctl'")
+    if model == "bernoulli" and ctl is None:
+        raise ScanParameterError("ctl", "a control file for the Bernoulli model", None,
+                                 "pass ctl='file.ctl' (SaTScan ControlFile), or use "
+                                 "model='poisson' with pop='file.pop'")
+
+
+def spatial_study_area(data: SatscanData, *, model: Literal["poisson", "bernoulli"] = "poisson",
+                       crs: str | None = None) -> StudyArea:
+    """Aggregate raw SaTScan records to a purely spatial :class:`StudyArea` (see
+    :func:`read_satscan` for the rules)."""
+    _require_files(model, data.population, data.controls)
+    geo = data.geo
+    index = {loc: i for i, loc in enumerate(geo.ids.tolist())}
+    n = len(index)
+    cases = np.zeros(n, dtype=np.float64)
+    np.add.at(cases, [index[v] for v in data.cases.ids.tolist()], data.cases.counts)
+    kwargs: dict = {}
+    if model == "bernoulli":
+        controls = np.zeros(n, dtype=np.float64)
+        np.add.at(controls, [index[v] for v in data.controls.ids.tolist()],
+                  data.controls.counts)
+        kwargs["population"] = cases + controls
+    else:
+        start, end = _default_period(data)
+        strata = _strata(data.population)
+        pop_strata = _population_strata_matrix(data.population, index, strata, start, end)
+        if strata == [()]:
+            kwargs["population"] = pop_strata[:, 0]
+        else:
+            kwargs.update(case_strata=_case_strata_matrix(data.cases, index, strata),
+                          population_strata=pop_strata,
+                          strata_names=["|".join(s) for s in strata])
+    area = study_area(geo.ids, geo.coords[:, 0], geo.coords[:, 1], cases,
+                      coordinates=geo.coordinates, crs=crs, model=model, source=data.cases.file,
+                      **kwargs)
+    return area
+
+
+def read_satscan(cas, *, geo, pop=None, ctl=None, coordinates: Coordinates = "cartesian",
+                 model: Literal["poisson", "bernoulli"] = "poisson", crs: str | None = None,
+                 start=None, end=None, dates: bool | None = None) -> StudyArea:
+    """Read SaTScan input files into a :class:`StudyArea` for a purely spatial analysis.
+
+    Parameters
+    ----------
+    cas : case file.  ``geo`` : coordinates file (all its locations become the study area,
+        in file order; locations without records get zero cases/population).
+    pop : population file (required for ``model='poisson'``).
+    ctl : control file (required for ``model='bernoulli'``); population = cases + controls.
+    coordinates : "cartesian" or "latlong" (SaTScan CoordinatesType 0 / 1).
+    crs : projected CRS of Cartesian coordinates; default None (plain Cartesian numbers).
+    start, end : study period (inclusive; see :func:`read_satscan_data`).
+    dates : whether the case/control files have a date column (None: inferred).
+
+    Rules
+    -----
+    Cases (and controls) are summed per location over all records.  With a population file
+    whose records carry covariates, every distinct covariate tuple of the population file is a
+    stratum, named by joining its values with "|" ("1|2"); the trailing columns of each case
+    record must match one of them.  Expected counts then come from indirect standardisation
+    (:func:`scan.data.indirect_expected`).
+
+    Time-averaged population (SaTScan's rule).  Each census record refers to one day: July 1
+    for a bare year, the 15th for a year/month, the day itself for a full date.  For every
+    location and stratum the population P(t) is known on the sorted set of all census days in
+    the file (a location/stratum with no record on a census day counts zero there; several
+    records for the same location, stratum and day are added).  P(t) is linear between
+    consecutive census days and held constant before the first and after the last.  The
+    population used for the purely spatial analysis is the average of P(t) over the study
+    period, ``(1 / (E + 1 - S)) * integral_{S}^{E+1} P(t) dt`` in days, where S is the first
+    day and E the last day of the study period: ``start``/``end`` when given, else the span of
+    the case dates (first day of the earliest to last day of the period of the latest), else
+    (cases without dates) the first day of the earliest census period to the last day of the
+    latest (census years 1980 and 1990 -> 1980-01-01 to 1990-12-31).  (SaTScan also repeats a
+    day-precision census value on the following day; that one-day detail is not reproduced.)
+
+    Raises
+    ------
+    ScanInputError naming file, line and field (wrong number of columns, non-numeric or
+    negative count, bad date, location missing from the coordinates file, duplicate
+    coordinate ids, latitude outside [-90, 90], ...); ScanParameterError when the file needed
+    by the model is missing.
+    """
+    _require_files(model, pop, ctl)
+    data = read_satscan_data(cas, geo=geo, pop=pop, ctl=ctl, coordinates=coordinates,
+                             start=start, end=end, dates=dates)
+    return spatial_study_area(data, model=model, crs=crs)

@@ -1,0 +1,233 @@
+"""Scan results: frozen dataclasses for a cluster and a scan, with tables and a readable summary."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+P_VALUE_RTOL = 1e-9
+"""Relative tolerance when counting replicate maxima that reach the observed LLR (ties)."""
+
+EULER_GAMMA = 0.5772156649015329
+
+
+def monte_carlo_p_value(llr: float, null_distribution: np.ndarray) -> float:
+    """(1 + number of replicate maxima >= llr) / (R + 1).
+
+    A replicate maximum counts as reaching ``llr`` when it is at least ``llr * (1 - 1e-9)``, so
+    that the same window evaluated in a different order of floating-point operations still ties.
+    With no replications, or an LLR of zero (no window in the scanned direction), p is 1.
+    """
+    R = len(null_distribution)
+    if R == 0 or llr <= 0:
+        return 1.0
+    hits = int(np.count_nonzero(null_distribution >= llr * (1.0 - P_VALUE_RTOL)))
+    return (1 + hits) / (R + 1)
+
+
+def gumbel_p_value(llr: float, null_distribution: np.ndarray) -> float:
+    """P-value from a Gumbel distribution fitted to the replicate maxima by moments.
+
+    beta = sqrt(6) sd / pi, mu = mean - gamma beta (Euler's gamma); p = 1 - exp(-exp(-(llr - mu)
+    / beta)).  Useful for p-values smaller than 1/(R+1).
+    """
+    if len(null_distribution) < 2 or llr <= 0:
+        return 1.0
+    sd = float(np.std(null_distribution, ddof=1))
+    if sd == 0:
+        return 1.0 if llr <= null_distribution[0] else 0.0
+    beta = math.sqrt(6.0) * sd / math.pi
+    mu = float(np.mean(null_distribution)) - EULER_GAMMA * beta
+    return -math.expm1(-math.exp(-(llr - mu) / beta))
+
+
+@dataclass(frozen=True, eq=False)
+class Cluster:
+    """One reported cluster (a circle; space-time scans add a time window)."""
+
+    rank: int
+    center: str
+    center_index: int
+    radius: float
+    members: tuple[str, ...]
+    member_indices: np.ndarray
+    population: float
+    observed: float
+    expected: float
+    relative_risk: float
+    llr: float
+    p_value: float
+    gumbel_p_value: float
+    center_x: float = math.nan
+    center_y: float = math.nan
+    start: Any = None
+    end: Any = None
+    recurrence_interval: float | None = None
+    exposure: dict | None = None
+
+    @property
+    def n_locations(self) -> int:
+        return len(self.members)
+
+    @property
+    def observed_over_expected(self) -> float:
+        return self.observed / self.expected if self.expected > 0 else math.inf
+
+    def to_dict(self) -> dict:
+        d = {
+            "rank": self.rank, "center": self.center, "center_x": self.center_x,
+            "center_y": self.center_y, "radius": self.radius, "n_locations": self.n_locations,
+            "members": list(self.members), "population": self.population,
+            "observed": self.observed, "expected": self.expected,
+            "observed_over_expected": self.observed_over_expected,
+            "relative_risk": self.relative_risk, "llr": self.llr, "p_value": self.p_value,
+            "gumbel_p_value": self.gumbel_p_value,
+        }
+        if self.start is not None:
+            d["start"] = str(self.start)
+            d["end"] = str(self.end)
+        if self.recurrence_interval is not None:
+            d["recurrence_interval"] = self.recurrence_interval
+        if self.exposure is not None:
+            d["exposure"] = self.exposure
+        return d
+
+
+def relative_risk(c: float, e: float, C: float) -> float:
+    """(c/e) / ((C-c)/(C-e)): risk inside against risk outside."""
+    inside = c / e if e > 0 else math.inf
+    if C - e <= 0:
+        return math.inf
+    outside = (C - c) / (C - e)
+    return inside / outside if outside > 0 else math.inf
+
+
+@dataclass(frozen=True, eq=False)
+class ScanResult:
+    """The outcome of a scan.
+
+    statistic : LLR of the most likely cluster; p_value its Monte Carlo p-value.
+    null_distribution : the maximum LLR of each replication, in replication order.
+    clusters : most likely first, then secondary clusters sharing no location with a more likely
+        one (SaTScan's default), each with a p-value against the same replicate maxima.
+    area : the StudyArea scanned; parameters : every setting; seed : the root entropy (pass it as
+        ``rng`` to replay the run); versions : of scan and its main dependencies.
+    """
+
+    statistic: float
+    p_value: float
+    null_distribution: np.ndarray
+    clusters: tuple[Cluster, ...]
+    area: Any
+    parameters: dict
+    seed: int
+    versions: dict
+    analysis: str = "purely spatial"
+    timings: dict = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def most_likely(self) -> Cluster | None:
+        return self.clusters[0] if self.clusters else None
+
+    def significant(self, alpha: float = 0.05) -> tuple[Cluster, ...]:
+        return tuple(c for c in self.clusters if c.p_value <= alpha)
+
+    def with_clusters(self, clusters) -> "ScanResult":
+        return replace(self, clusters=tuple(clusters))
+
+    # --- tables ---------------------------------------------------------------------------------
+    def to_dataframe(self):
+        """One row per cluster."""
+        import pandas as pd
+
+        rows = []
+        for c in self.clusters:
+            d = c.to_dict()
+            d["members"] = " ".join(c.members)
+            for pollutant, ex in (c.exposure or {}).items():
+                for k, v in ex.items():
+                    d[f"{pollutant}_{k}"] = v
+            d.pop("exposure", None)
+            rows.append(d)
+        columns = ["rank", "center", "center_x", "center_y", "radius", "n_locations",
+                   "population", "observed", "expected", "observed_over_expected",
+                   "relative_risk", "llr", "p_value", "gumbel_p_value", "members"]
+        df = pd.DataFrame(rows)
+        if df.empty:
+            return pd.DataFrame(columns=columns)
+        return df[[c for c in columns if c in df] + [c for c in df if c not in columns]]
+
+    def locations_dataframe(self):
+        """One row per location: counts, O/E, and the rank of the cluster it belongs to (0: none)."""
+        df = self.area.to_dataframe()
+        df["observed_over_expected"] = np.divide(
+            df["cases"].to_numpy(float), df["expected"].to_numpy(float),
+            out=np.full(len(df), np.nan), where=df["expected"].to_numpy(float) > 0)
+        rank = np.zeros(len(df), dtype=np.int64)
+        for c in reversed(self.clusters):
+            rank[c.member_indices] = c.rank
+        df["cluster"] = rank
+        pvals = np.full(len(df), np.nan)
+        for c in reversed(self.clusters):
+            pvals[c.member_indices] = c.p_value
+        df["cluster_p_value"] = pvals
+        return df
+
+    def to_json_dict(self) -> dict:
+        return {
+            "analysis": self.analysis,
+            "model": self.parameters.get("model"),
+            "statistic": self.statistic,
+            "p_value": self.p_value,
+            "seed": self.seed,
+            "n_replications": len(self.null_distribution),
+            "parameters": self.parameters,
+            "study_area": {
+                "source": self.area.source, "n_locations": self.area.n_locations,
+                "total_cases": self.area.total_cases,
+                "total_population": self.area.total_population,
+                "coordinates": self.area.coordinates, "crs": self.area.crs,
+            },
+            "clusters": [c.to_dict() for c in self.clusters],
+            "null_distribution": [float(v) for v in self.null_distribution],
+            "versions": self.versions,
+            "timings": self.timings,
+        }
+
+    def summary(self, max_clusters: int = 5) -> str:
+        p = self.parameters
+        lines = [
+            f"scan: {self.analysis} scan, {p.get('model')} model, scanning for {p.get('direction')} rates",
+            f"  {self.area.n_locations} locations, {self.area.total_cases} cases, "
+            f"population {self.area.total_population:,.0f}; circles up to "
+            f"{100 * p.get('max_population_fraction', 0):g}% of the population"
+            + (f" and radius {p['max_radius']:g}" if p.get("max_radius") else ""),
+            f"  {len(self.null_distribution)} Monte Carlo replications, seed {self.seed}",
+        ]
+        if not self.clusters:
+            lines.append("  no cluster found (no window with more cases than expected)")
+        for c in self.clusters[:max_clusters]:
+            label = "Most likely cluster" if c.rank == 1 else f"Secondary cluster {c.rank - 1}"
+            when = f", {c.start} to {c.end}" if c.start is not None else ""
+            lines.append(
+                f"{label}: centre {c.center}, {c.n_locations} locations, radius {c.radius:,.4g}{when}")
+            lines.append(
+                f"    observed {c.observed:g}, expected {c.expected:.2f}, O/E "
+                f"{c.observed_over_expected:.2f}, relative risk {c.relative_risk:.2f}, "
+                f"LLR {c.llr:.6f}, p = {c.p_value:.4g}")
+            if c.recurrence_interval is not None:
+                lines.append(f"    recurrence interval {c.recurrence_interval:,.0f} days")
+            for pollutant, ex in (c.exposure or {}).items():
+                lines.append(
+                    f"    {pollutant}: {ex['mean_inside']:.1f} µg/m³ inside vs "
+                    f"{ex['mean_outside']:.1f} outside; {100 * ex['share_above_who_guideline']:.0f}% "
+                    f"above WHO guideline, {100 * ex['share_above_uk_limit']:.0f}% above UK limit")
+        if len(self.clusters) > max_clusters:
+            lines.append(f"  ... {len(self.clusters) - max_clusters} more clusters in the tables")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
