@@ -89,8 +89,11 @@ _DENSITY_BUMPS = [
     (548_300, 189_000, 700, 0.5),    # Marks Gate / Chadwell Heath (north)
 ]
 _DENSITY_FLOOR = 0.15
-#: Northing below which the riverside is industrial (Barking Riverside, Dagenham Dock).
-_INDUSTRIAL_NORTHING = 183_300.0
+#: Northing below which the riverside is industrial (Barking Riverside, Dagenham Dock), the
+#: width in metres of the transition, and the share of residents lost there (most in the east).
+_INDUSTRIAL_NORTHING, _INDUSTRIAL_EDGE_M, _INDUSTRIAL_THINNING = 183_300.0, 250.0, 0.9
+#: Easting beyond which the riverside is fully industrial (Dagenham Dock), with its transition.
+_INDUSTRIAL_EASTING, _INDUSTRIAL_EAST_EDGE_M = 547_000.0, 500.0
 
 
 def _stream(name: str) -> np.random.Generator:
@@ -107,9 +110,9 @@ def _relative_density(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     dens = np.full_like(x, _DENSITY_FLOOR)
     for bx, by, sigma, weight in _DENSITY_BUMPS:
         dens += weight * np.exp(-((x - bx) ** 2 + (y - by) ** 2) / (2 * sigma ** 2))
-    riverside = 1.0 / (1.0 + np.exp(-(y - _INDUSTRIAL_NORTHING) / 250.0))
-    east = 1.0 / (1.0 + np.exp(-(x - 547_000.0) / 500.0))
-    dens *= 1.0 - 0.9 * (1.0 - riverside) * (0.6 + 0.4 * east)
+    industrial = 1.0 / (1.0 + np.exp((y - _INDUSTRIAL_NORTHING) / _INDUSTRIAL_EDGE_M))
+    east = 1.0 / (1.0 + np.exp(-(x - _INDUSTRIAL_EASTING) / _INDUSTRIAL_EAST_EDGE_M))
+    dens *= 1.0 - _INDUSTRIAL_THINNING * industrial * (0.6 + 0.4 * east)
     return np.minimum(dens, 1.0)
 
 
@@ -243,8 +246,9 @@ FLU_OUTBREAK_WEEKS = 3
 FLU_OUTBREAK_RELATIVE_RISK = 3.0
 FLU_OUTBREAK_IDS = ("SYN066", "SYN079", "SYN081", "SYN082")
 
-#: Monday of ISO week 2023-W01, the first week of the weekly series.
+#: Monday of ISO week 2023-W01, the first week of the weekly series, and the default length.
 FIRST_WEEK = np.datetime64("2023-01-02")
+DEFAULT_WEEKS = 52
 #: Seasonal multiplier of the weekly rate: 1 + amplitude * cos(2 pi (week - peak) / 52).
 _SEASON_AMPLITUDE, _SEASON_PEAK_WEEK = 0.6, 3
 
@@ -332,7 +336,7 @@ def load_borough() -> Borough:
     """
     b = _build_borough()
     planted = copy.deepcopy(b.planted)
-    planted["flu_like"] = replace(planted["flu_like"], weeks=_outbreak_weeks(52))
+    planted["flu_like"] = replace(planted["flu_like"], weeks=_outbreak_weeks(DEFAULT_WEEKS))
     return replace(b, areas=b.areas.copy(), planted=planted, strata=list(b.strata))
 
 
@@ -373,8 +377,9 @@ def _weekly(outcome: str, weeks: int) -> pd.DataFrame:
     season = 1.0 + _SEASON_AMPLITUDE * np.cos(2 * np.pi * (week_index - _SEASON_PEAK_WEEK) / 52)
     base = pops @ spec.rates() * spec.periods  # (n,) expected per week before season
     mean = base[:, None] * season[None, :]
-    outbreak = np.isin(ids, b.planted[outcome].ids)[:, None] & (week_index >= weeks - FLU_OUTBREAK_WEEKS)
-    mean = np.where(outbreak, mean * FLU_OUTBREAK_RELATIVE_RISK, mean)
+    in_area = np.isin(ids, b.planted[outcome].ids)[:, None]
+    in_time = (week_index >= weeks - FLU_OUTBREAK_WEEKS)[None, :]
+    mean = np.where(in_area & in_time, mean * FLU_OUTBREAK_RELATIVE_RISK, mean)
     cases = _stream(outcome).poisson(mean)  # (n, weeks)
     starts = (FIRST_WEEK + 7 * week_index).astype("datetime64[ns]")
     return pd.DataFrame({
@@ -385,7 +390,7 @@ def _weekly(outcome: str, weeks: int) -> pd.DataFrame:
     })
 
 
-def borough_weekly(outcome: str = "flu_like", weeks: int = 52) -> pd.DataFrame:
+def borough_weekly(outcome: str = "flu_like", weeks: int = DEFAULT_WEEKS) -> pd.DataFrame:
     """Weekly counts by area for surveillance, long format: ``id, week_start, cases, population``.
 
     ``week_start`` is the Monday of each ISO week, starting 2023-01-02 (2023-W01); rows are
@@ -396,10 +401,13 @@ def borough_weekly(outcome: str = "flu_like", weeks: int = 52) -> pd.DataFrame:
     independently (the first weeks of a 60-week series are not the 52-week series).
     """
     check_choice("outcome", outcome, WEEKLY_OUTCOMES)
-    if isinstance(weeks, bool) or not isinstance(weeks, (int, np.integer)) or weeks < FLU_OUTBREAK_WEEKS + 1:
-        raise ScanParameterError("weeks", f"a whole number of weeks, at least {FLU_OUTBREAK_WEEKS + 1}",
-                                 weeks, "the outbreak occupies the last "
-                                 f"{FLU_OUTBREAK_WEEKS} weeks and needs baseline weeks before it")
+    shortest = FLU_OUTBREAK_WEEKS + 1
+    whole = isinstance(weeks, (int, np.integer)) and not isinstance(weeks, bool)
+    if not whole or weeks < shortest:
+        raise ScanParameterError(
+            "weeks", f"a whole number of weeks, at least {shortest}", weeks,
+            f"the outbreak fills the last {FLU_OUTBREAK_WEEKS} weeks and needs baseline weeks "
+            "before it")
     return _weekly(outcome, int(weeks)).copy()
 
 
