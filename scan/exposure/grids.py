@@ -140,21 +140,40 @@ def _resolution(x: np.ndarray, y: np.ndarray) -> float:
 # ---------------------------------------------------------------------------------------------
 
 def _axis(values: np.ndarray, name: str, *, file) -> tuple[np.ndarray, float]:
-    """Sorted unique coordinates filled to a regular axis; raise on irregular spacing."""
+    """Sorted unique coordinates filled to a regular axis; raise on irregular spacing.
+
+    The step is the smallest spacing when every spacing is a whole multiple of it (gaps are then
+    missing cells, reported by the caller); otherwise the spacing is irregular and the message
+    names the first pair of centres that is off the most common spacing.
+    """
     uniq = np.unique(values)
     if uniq.size == 1:
         return uniq, float("nan")
     steps = np.diff(uniq)
-    step = steps.min()
-    multiples = steps / step
-    off = np.abs(multiples - np.round(multiples)) > SPACING_RTOL * np.maximum(multiples, 1)
-    if off.any():
+    step = float(steps.min())
+    if _off_grid(steps, step).any():
+        common = _most_common(steps)
+        off = _off_grid(steps, common)
+        if not off.any():
+            off, common = _off_grid(steps, step), step
         i = int(np.flatnonzero(off)[0])
         raise ScanInputError(
             f"irregular spacing of {name}: cell centres {uniq[i]:g} and {uniq[i + 1]:g} are "
-            f"{steps[i]:g} m apart but the grid step is {step:g} m", file=file, field=name)
+            f"{steps[i]:g} m apart but the grid step is {common:g} m", file=file, field=name)
     n = int(round((uniq[-1] - uniq[0]) / step)) + 1
-    return uniq[0] + step * np.arange(n), float(step)
+    return uniq[0] + step * np.arange(n), step
+
+
+def _off_grid(steps: np.ndarray, step: float) -> np.ndarray:
+    multiples = steps / step
+    return np.abs(multiples - np.round(multiples)) > SPACING_RTOL * np.maximum(multiples, 1)
+
+
+def _most_common(steps: np.ndarray) -> float:
+    """The grid step: the most frequent spacing (ties: the smallest)."""
+    rounded = np.round(steps, 6)
+    values, counts = np.unique(rounded, return_counts=True)
+    return float(values[np.argmax(counts)])
 
 
 def _index_on_axis(values: np.ndarray, axis: np.ndarray, step: float) -> np.ndarray:
