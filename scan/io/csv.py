@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import math
-from pathlib import Path
 from typing import Literal
 
 import numpy as np

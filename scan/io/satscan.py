@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Iterator, Literal, Mapping
 
 import numpy as np
@@ -501,10 +500,9 @@ def spatial_study_area(data: SatscanData, *, model: Literal["poisson", "bernoull
             kwargs.update(case_strata=_case_strata_matrix(data.cases, index, strata),
                           population_strata=pop_strata,
                           strata_names=["|".join(s) for s in strata])
-    area = study_area(geo.ids, geo.coords[:, 0], geo.coords[:, 1], cases,
+    return study_area(geo.ids, geo.coords[:, 0], geo.coords[:, 1], cases,
                       coordinates=geo.coordinates, crs=crs, model=model, source=data.cases.file,
                       **kwargs)
-    return area
 
 
 def read_satscan(cas, *, geo, pop=None, ctl=None, coordinates: Coordinates = "cartesian",
@@ -556,3 +554,124 @@ def read_satscan(cas, *, geo, pop=None, ctl=None, coordinates: Coordinates = "ca
     data = read_satscan_data(cas, geo=geo, pop=pop, ctl=ctl, coordinates=coordinates,
                              start=start, end=end, dates=dates)
     return spatial_study_area(data, model=model, crs=crs)
+
+
+# ----------------------------------------------------------------------------- parameter files
+def _prm_entries(path) -> dict[str, tuple[str, int]]:
+    """key -> (raw value, 1-based line) for every ``Key=value`` line of a .prm file."""
+    file = str(path)
+    entries: dict[str, tuple[str, int]] = {}
+    with open(path, encoding="utf-8-sig") as handle:
+        for line, text in enumerate(handle, start=1):
+            text = text.strip()
+            if not text or text.startswith(";") or (text.startswith("[") and text.endswith("]")):
+                continue
+            key, sep, value = text.partition("=")
+            key = key.strip()
+            if not sep or not key:
+                raise ScanInputError(f"{text!r} is not a 'Key=value' setting, a '[Section]' or a "
+                                     "';' comment", file=file, line=line)
+            if key in entries:
+                raise ScanInputError(f"setting '{key}' already appears on line "
+                                     f"{entries[key][1]}", file=file, line=line, field=key)
+            entries[key] = (value.strip(), line)
+    return entries
+
+
+def read_prm(path) -> dict[str, str]:
+    """Read a SaTScan parameter file into a flat ``{key: raw value string}`` dict.
+
+    The file is INI-like: ``[Section]`` headers (dropped: keys are unique across sections),
+    ``Key=value`` lines and ``;`` comment lines.  Values are stripped but otherwise raw.
+    """
+    return {key: value for key, (value, _) in _prm_entries(path).items()}
+
+
+# Meanings of SaTScan's enumerated settings, as written in the comments of the parameter files
+# SaTScan 10.3 writes (see the samples in shared/data/reference/satscan_samples).
+PRM_ENUMS: dict[str, dict[str, str]] = {
+    # 0 = no dates in the case file; 4 = generic integer times (not calendar dates)
+    "PrecisionCaseTimes": {"0": "none", "1": "year", "2": "month", "3": "day", "4": "generic"},
+    "CoordinatesType": {"0": "cartesian", "1": "latlong"},
+    "AnalysisType": {"1": "purely spatial", "2": "purely temporal",
+                     "3": "retrospective space-time", "4": "prospective space-time",
+                     "5": "spatial variation in temporal trends",
+                     "6": "prospective purely temporal", "7": "seasonal temporal"},
+    "ModelType": {"0": "poisson", "1": "bernoulli", "2": "space-time permutation",
+                  "3": "ordinal", "4": "exponential", "5": "normal", "6": "continuous poisson",
+                  "7": "multinomial", "8": "rank", "9": "uniform time", "10": "batched"},
+    # 1 = high rates (clusters of excess risk), 2 = low rates, 3 = both
+    "ScanAreas": {"1": "high", "2": "low", "3": "both"},
+    "TimeAggregationUnits": {"0": "none", "1": "year", "2": "month", "3": "day",
+                             "4": "generic"},
+    # 0 = MaxTemporalSize is a percentage of the study period, 1 = a number of aggregation units
+    "MaxTemporalSizeInterpretation": {"0": "percentage", "1": "time"},
+    "SpatialWindowShapeType": {"0": "circular", "1": "elliptic"},
+    # 0 = study period bounds checked strictly (records outside are errors), 1 = relaxed
+    # (records outside are ignored); the same for coordinates checking
+    "StudyPeriodCheckType": {"0": "strict", "1": "relaxed"},
+    "GeographicalCoordinatesCheckType": {"0": "strict", "1": "relaxed"},
+    "PValueReportType": {"0": "default", "1": "standard monte carlo", "2": "early termination",
+                         "3": "gumbel"},
+    # secondary clusters: 0 no geographical overlap, 1 no cluster centres in other clusters,
+    # 2 no centres in the most likely cluster, 3 no centres in less likely clusters, 4 no pairs
+    # of centres both in each other, 5 no restrictions
+    "CriteriaForReportingSecondaryClusters": {
+        "0": "no geographical overlap", "1": "no centres in other clusters",
+        "2": "no centres in most likely cluster", "3": "no centres in less likely clusters",
+        "4": "no pairs of centres in each other", "5": "no restrictions"},
+}
+_PRM_FILES = ("CaseFile", "ControlFile", "PopulationFile", "CoordinatesFile")
+_PRM_DATES = ("StartDate", "EndDate")
+_PRM_INTS = ("TimeAggregationLength", "MonteCarloReps", "MinimumTemporalClusterSize",
+             "MinimumCasesInHighRateClusters", "IterativeScanMaxIterations")
+_PRM_FLOATS = ("MaxSpatialSizeInPopulationAtRisk", "MaxTemporalSize", "IterativeScanMaxPValue")
+_PRM_FLAGS = ("IncludePurelyTemporal", "IncludePurelySpatial", "IterativeScan", "UseGridFile")
+
+
+def _prm_value(key: str, raw: str, file: str, line: int | None):
+    def bad(allowed: str) -> ScanInputError:
+        return ScanInputError(f"{raw!r} is not {allowed}", file=file, line=line, field=key)
+
+    if key in _PRM_FILES:
+        return raw or None
+    if key in PRM_ENUMS:
+        if raw not in PRM_ENUMS[key]:
+            raise bad("one of " + ", ".join(f"{k} ({v})" for k, v in PRM_ENUMS[key].items()))
+        return PRM_ENUMS[key][raw]
+    if key in _PRM_DATES:
+        day, precision = parse_date(raw, file=file, line=line, field=key)
+        return period_end(day, precision) if key == "EndDate" else day
+    if key in _PRM_FLAGS:
+        if raw.lower() not in ("y", "n"):
+            raise bad("'y' or 'n'")
+        return raw.lower() == "y"
+    converter = int if key in _PRM_INTS else float
+    try:
+        return converter(raw)
+    except ValueError:
+        raise bad("an integer" if converter is int else "a number") from None
+
+
+def prm_settings(prm) -> dict[str, object]:
+    """The settings of a .prm file that ``scan`` uses, as typed values.
+
+    ``prm`` is a path or the dict :func:`read_prm` returns.  Keys keep SaTScan's names; only
+    keys present are returned.  Types: file names are str (None when empty); enumerated
+    settings are the strings of :data:`PRM_ENUMS` (e.g. ``CoordinatesType`` -> "cartesian" or
+    "latlong", ``ModelType`` 0 -> "poisson", 1 -> "bernoulli", 2 -> "space-time permutation";
+    ``AnalysisType`` 1 -> "purely spatial", 3 -> "retrospective space-time"); ``StartDate`` is
+    the first day and ``EndDate`` the last day of the period written (datetime64[D]);
+    ``MaxSpatialSizeInPopulationAtRisk`` (percent of the population at risk, <= 50) and
+    ``MaxTemporalSize`` (percent of the study period, or aggregation units when
+    ``MaxTemporalSizeInterpretation`` is "time") are floats; ``MonteCarloReps``,
+    ``TimeAggregationLength`` and the other counts are ints; y/n flags are bools.
+    """
+    if isinstance(prm, Mapping):
+        entries = {k: (v, None) for k, v in prm.items()}
+        file = "<prm>"
+    else:
+        entries, file = _prm_entries(prm), str(prm)
+    wanted = (_PRM_FILES + tuple(PRM_ENUMS) + _PRM_DATES + _PRM_INTS + _PRM_FLOATS + _PRM_FLAGS)
+    return {key: _prm_value(key, entries[key][0], file, entries[key][1])
+            for key in wanted if key in entries}
