@@ -68,13 +68,16 @@ def _llr(model, c, w, C, W):
 
 
 @nb.njit(cache=True, inline="always")
-def _wins(direction, c, e):
-    """Whether a window with c observed and e expected counts in the scanned direction."""
+def _wins(direction, c, e, min_cases):
+    """Whether a window with c observed and e expected deviates in the scanned direction.
+
+    A high-rate window needs at least ``min_cases`` cases (SaTScan's default minimum is 2).
+    """
     if direction == HIGH:
-        return c > e
+        return c > e and c >= min_cases
     if direction == LOW:
         return c < e
-    return c != e
+    return (c > e and c >= min_cases) or c < e
 
 
 @nb.njit(cache=True, inline="always")
@@ -99,7 +102,7 @@ def _llr_bound(model, c, w, C, W):
 
 @nb.njit(parallel=True, cache=True)
 def best_window_per_centre(offsets, neighbors, weights, cases, C, W, model, direction,
-                           best_llr, best_size):
+                           min_cases, best_llr, best_size):
     """For each centre, the LLR and size of its best window (ties: the smallest window)."""
     for i in nb.prange(offsets.shape[0] - 1):
         c = 0.0
@@ -112,7 +115,7 @@ def best_window_per_centre(offsets, neighbors, weights, cases, C, W, model, dire
             c += cases[j]
             if not _valid(model, w, C, W):
                 continue
-            if _wins(direction, c, _expected(model, w, C, W)):
+            if _wins(direction, c, _expected(model, w, C, W), min_cases):
                 v = _llr(model, c, w, C, W)
                 if v > best:
                     best = v
@@ -122,7 +125,7 @@ def best_window_per_centre(offsets, neighbors, weights, cases, C, W, model, dire
 
 
 @nb.njit(cache=True)
-def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, out):
+def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min_cases, out):
     """Maximum LLR over all windows for each replicate (column) of ``draws``.
 
     ``draws`` is (n_locations, B) int32: B replicates side by side, so each neighbour list is
@@ -154,7 +157,7 @@ def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, out
             e = _expected(model, w, C, W)
             if direction != LOW and c_hi > e and _llr_bound(model, c_hi, w, C, W) * SAFETY > m_min:
                 for b in range(B):
-                    if c[b] > e:
+                    if c[b] > e and c[b] >= min_cases:
                         v = _llr(model, c[b], w, C, W)
                         if v > m[b]:
                             m[b] = v

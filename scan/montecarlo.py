@@ -148,8 +148,8 @@ def _draw_labels(state, cases, cum_pop, marks, out):
 
 
 @nb.njit(parallel=True, cache=True)
-def _replicate_maxima(offsets, neighbors, weights, C, W, model, direction, states, cum,
-                      cum_pop, out):
+def _replicate_maxima(offsets, neighbors, weights, C, W, model, direction, min_cases, states,
+                      cum, cum_pop, out):
     R = states.shape[0]
     n = weights.shape[0]
     n_blocks = (R + BLOCK - 1) // BLOCK
@@ -166,7 +166,8 @@ def _replicate_maxima(offsets, neighbors, weights, C, W, model, direction, state
             else:
                 _draw_labels(state, np.int64(C), cum_pop, marks, column)
             draws[:, b] = column
-        K.block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, out[r0:r1])
+        K.block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min_cases,
+                       out[r0:r1])
 
 
 # --- driver -------------------------------------------------------------------------------------
@@ -182,6 +183,7 @@ class NullProblem:
     total_weight: float
     model: int
     direction: int
+    min_cases: int
     cum: np.ndarray       # cumulative weights (Poisson null)
     cum_pop: np.ndarray   # cumulative integer population (Bernoulli null)
     entropy: int
@@ -191,12 +193,14 @@ class NullProblem:
         states = replicate_states(self.entropy, start, stop)
         out = np.zeros(stop - start)
         _replicate_maxima(self.offsets, self.neighbors, self.weights, self.total_cases,
-                          self.total_weight, self.model, self.direction, states, self.cum,
+                          self.total_weight, self.model, self.direction, self.min_cases,
+                          states, self.cum,
                           self.cum_pop, out)
         return out
 
 
-def null_problem(windows, weights, cases_total, population, model, direction, entropy):
+def null_problem(windows, weights, cases_total, population, model, direction, entropy,
+                 min_cases=2):
     weights = np.ascontiguousarray(weights, dtype=np.float64)
     cum = np.zeros(len(weights) + 1)
     np.cumsum(weights, out=cum[1:])
@@ -207,7 +211,8 @@ def null_problem(windows, weights, cases_total, population, model, direction, en
         cum_pop = np.zeros(2, dtype=np.int64)
     return NullProblem(offsets=windows.offsets, neighbors=windows.neighbors, weights=weights,
                        total_cases=float(cases_total), total_weight=float(weights.sum()),
-                       model=model, direction=direction, cum=cum, cum_pop=cum_pop,
+                       model=model, direction=direction, min_cases=int(min_cases),
+                       cum=cum, cum_pop=cum_pop,
                        entropy=entropy)
 
 

@@ -30,12 +30,13 @@ def monte_carlo_p_value(llr: float, null_distribution: np.ndarray) -> float:
 def gumbel_p_value(llr: float, null_distribution: np.ndarray) -> float:
     """P-value from a Gumbel distribution fitted to the replicate maxima by moments.
 
-    beta = sqrt(6) sd / pi, mu = mean - gamma beta (Euler's gamma); p = 1 - exp(-exp(-(llr - mu)
-    / beta)).  Useful for p-values smaller than 1/(R+1).
+    beta = sqrt(6) sd / pi, mu = mean - gamma beta (Euler's gamma), with the variance divided by
+    R as SaTScan does; p = 1 - exp(-exp(-(llr - mu) / beta)).  Useful for p-values smaller than
+    1/(R+1).
     """
     if len(null_distribution) < 2 or llr <= 0:
         return 1.0
-    sd = float(np.std(null_distribution, ddof=1))
+    sd = float(np.std(null_distribution))
     if sd == 0:
         return 1.0 if llr <= null_distribution[0] else 0.0
     beta = math.sqrt(6.0) * sd / math.pi

@@ -50,14 +50,15 @@ def check_common(model, direction, n_replications) -> None:
                                  "SaTScan's default is 999; use 9999 for p-values below 0.001")
 
 
-def best_windows(windows: Windows, weights, cases, C, W, model: str, direction: str):
+def best_windows(windows: Windows, weights, cases, C, W, model: str, direction: str,
+                 min_cases: int = 2):
     """Best LLR and its window size for every centre of the observed data."""
     n_c = len(windows.offsets) - 1
     best_llr = np.zeros(n_c)
     best_size = np.zeros(n_c, dtype=np.int64)
     K.best_window_per_centre(windows.offsets, windows.neighbors, weights,
                              np.asarray(cases, dtype=np.float64), C, W, K.MODEL_CODES[model],
-                             K.DIRECTION_CODES[direction], best_llr, best_size)
+                             K.DIRECTION_CODES[direction], min_cases, best_llr, best_size)
     return best_llr, best_size
 
 
@@ -103,7 +104,8 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
                   max_population_fraction: float = 0.5, max_radius: float | None = None,
                   n_replications: int = 999, rng=None, backend: str = "threads",
                   progress: Callable[[int, int], None] | None = None,
-                  windows: Windows | None = None, **backend_options) -> ScanResult:
+                  min_cases: int = 2, windows: Windows | None = None,
+                  **backend_options) -> ScanResult:
     """Purely spatial circular scan with Monte Carlo inference.
 
     Parameters
@@ -112,12 +114,14 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
     model : "poisson" (cases against expected counts) or "bernoulli" (cases and controls).
     direction : scan for "high" rates (default), "low", or "both".
     max_population_fraction : largest share of the population at risk in a circle, in (0, 0.5]
-        (default 0.5, SaTScan's default).
+        (default 0.5, SaTScan's default).  As in SaTScan the population at risk is the model's
+        measure: expected counts for Poisson (covariate-adjusted), cases + controls for Bernoulli.
     max_radius : optional largest circle radius (coordinate units; km for latlong data).
     n_replications : Monte Carlo replications (default 999).
     rng : int, SeedSequence, Generator or None; the root entropy is recorded as ``result.seed``.
     backend : "threads" (Numba, all cores) or "dask" (``scheduler=``, ``n_workers=`` options).
     progress : optional callback ``progress(done, total)`` called as replications finish.
+    min_cases : fewest cases a high-rate cluster may hold (SaTScan's default 2).
 
     Returns
     -------
@@ -130,19 +134,20 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
     t0 = time.perf_counter()
     weights, C, W = model_arrays(area, model)
     if windows is None:
-        windows = build_windows(area.coords, area.population, coordinates=area.coordinates,
+        windows = build_windows(area.coords, weights, coordinates=area.coordinates,
                                 max_population_fraction=max_population_fraction,
                                 max_radius=max_radius)
     timings["windows_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    best_llr, best_size = best_windows(windows, weights, area.cases, C, W, model, direction)
+    best_llr, best_size = best_windows(windows, weights, area.cases, C, W, model, direction,
+                                       min_cases)
     kept = non_overlapping(best_llr, best_size, windows, area.n_locations)
     timings["observed_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
     problem = null_problem(windows, weights, C, area.population, K.MODEL_CODES[model],
-                           K.DIRECTION_CODES[direction], seed)
+                           K.DIRECTION_CODES[direction], seed, min_cases)
     null = replicate_maxima(problem, n_replications, backend=backend, progress=progress,
                             **backend_options)
     timings["monte_carlo_s"] = time.perf_counter() - t0
@@ -153,7 +158,7 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
     parameters = {
         "analysis": "purely spatial", "model": model, "direction": direction,
         "max_population_fraction": max_population_fraction, "max_radius": max_radius,
-        "n_replications": n_replications, "backend": backend,
+        "n_replications": n_replications, "min_cases": min_cases, "backend": backend,
         "n_windows": windows.n_windows,
     }
     return ScanResult(statistic=statistic, p_value=monte_carlo_p_value(statistic, null),

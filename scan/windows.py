@@ -1,10 +1,15 @@
 """Scanning windows: circles centred on each location, grown one nearest neighbour at a time.
 
 For every centre the locations are ordered by distance; at equal distance the location with the
-lesser coordinates (x, then y; for latlong longitude then latitude) comes first, then the lower
-index.  A circle is every prefix of that order whose population stays within the cap
-(``cumulative population <= max_population_fraction * total``; the circle stops at the first
-neighbour that would exceed it) and, optionally, whose farthest member is within ``max_radius``.
+lesser coordinates comes first (x, then y; for latlong data the 3-D Cartesian x, y, z that SaTScan
+converts latitude/longitude to), then the lower index.  A circle is every prefix of that order
+whose population at risk stays within the cap (``cumulative <= max_population_fraction * total``,
+inclusive; the circle stops at the first neighbour that would exceed it, as SaTScan does) and,
+optionally, whose farthest member is within ``max_radius`` (inclusive).
+
+SaTScan's conventions for latitude/longitude are followed exactly: points on a sphere of radius
+6,367 km, straight-line (chord) distances for ordering and for the radius cap, and the reported
+radius is the great-circle arc ``2 R asin(chord / 2R)``.
 
 The result is one compressed-sparse-row structure (``offsets``, ``neighbors``) shared by every
 analysis: the purely spatial scan reads window ``k`` of centre ``i`` as the first ``k + 1``
@@ -19,8 +24,8 @@ import numpy as np
 
 from .errors import ScanParameterError
 
-EARTH_RADIUS_KM = 6371.0
-"""Radius of the sphere used for great-circle distances of latlong data (km)."""
+EARTH_RADIUS_KM = 6367.0
+"""SaTScan's Earth radius (km) for latitude/longitude data."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,14 +58,16 @@ class Windows:
 def embed_points(coords: np.ndarray, coordinates: str) -> np.ndarray:
     """Points in which Euclidean distance orders neighbours as the analysis requires.
 
-    Cartesian: the coordinates themselves.  Latlong: unit vectors on the sphere (chord length is
-    monotone in great-circle distance, so the order is the great-circle order).
+    Cartesian: the coordinates themselves.  Latlong: 3-D points on SaTScan's sphere (km), so
+    Euclidean distance is SaTScan's chord distance.
     """
     if coordinates == "cartesian":
         return np.ascontiguousarray(coords, dtype=np.float64)
     lon = np.radians(coords[:, 0])
     lat = np.radians(coords[:, 1])
-    return np.column_stack([np.cos(lat) * np.cos(lon), np.cos(lat) * np.sin(lon), np.sin(lat)])
+    R = EARTH_RADIUS_KM
+    return np.column_stack([R * np.cos(lon) * np.cos(lat), R * np.sin(lon) * np.cos(lat),
+                            R * np.sin(lat)])
 
 
 def chord2_to_distance(d2: np.ndarray | float, coordinates: str):
@@ -68,36 +75,34 @@ def chord2_to_distance(d2: np.ndarray | float, coordinates: str):
     d = np.sqrt(d2)
     if coordinates == "cartesian":
         return d
-    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(d / 2.0, 1.0))
+    return 2.0 * EARTH_RADIUS_KM * np.arcsin(np.minimum(d / (2.0 * EARTH_RADIUS_KM), 1.0))
 
 
 def distance_to_chord2(r: float, coordinates: str) -> float:
-    if coordinates == "cartesian":
-        return r * r
-    return (2.0 * np.sin(min(r / EARTH_RADIUS_KM, np.pi) / 2.0)) ** 2
+    """Squared cap on the embedded distance: SaTScan caps the chord (km) for latlong data."""
+    return r * r
 
 
 @nb.njit(cache=True)
-def _precedes(d_a, a, d_b, b, xy):
-    """Neighbour order: distance, then x, then y, then index."""
+def _precedes(d_a, a, d_b, b, pts):
+    """Neighbour order: distance, then the coordinates in turn, then index."""
     if d_a != d_b:
         return d_a < d_b
-    if xy[a, 0] != xy[b, 0]:
-        return xy[a, 0] < xy[b, 0]
-    if xy[a, 1] != xy[b, 1]:
-        return xy[a, 1] < xy[b, 1]
+    for t in range(pts.shape[1]):
+        if pts[a, t] != pts[b, t]:
+            return pts[a, t] < pts[b, t]
     return a < b
 
 
 @nb.njit(cache=True)
-def _sorted_candidates(d2, cand, xy):
+def _sorted_candidates(d2, cand, pts):
     """Sort candidate indices by (distance, x, y, index): argsort by distance, then fix ties."""
     order = cand[np.argsort(d2[cand], kind="mergesort")]
     m = order.shape[0]
     for p in range(1, m):  # insertion sort: ties are short runs, so this is near-linear
         v = order[p]
         q = p - 1
-        while q >= 0 and _precedes(d2[v], v, d2[order[q]], order[q], xy):
+        while q >= 0 and _precedes(d2[v], v, d2[order[q]], order[q], pts):
             order[q + 1] = order[q]
             q -= 1
         order[q + 1] = v
@@ -105,7 +110,7 @@ def _sorted_candidates(d2, cand, xy):
 
 
 @nb.njit(cache=True)
-def _window_of_centre(i, pts, xy, weight, cap, r2max, k_guess):
+def _window_of_centre(i, pts, weight, cap, r2max, k_guess):
     """Ordered members of centre i's largest allowed circle."""
     n = pts.shape[0]
     d2 = np.empty(n)
@@ -122,7 +127,7 @@ def _window_of_centre(i, pts, xy, weight, cap, r2max, k_guess):
         else:
             thr = np.partition(d2, k - 1)[k - 1]
             cand = np.flatnonzero(d2 <= thr)
-        order = _sorted_candidates(d2, cand, xy)
+        order = _sorted_candidates(d2, cand, pts)
         total = 0.0
         length = 0
         for p in range(order.shape[0]):
@@ -137,16 +142,16 @@ def _window_of_centre(i, pts, xy, weight, cap, r2max, k_guess):
 
 
 @nb.njit(parallel=True, cache=True)
-def _window_lengths(pts, xy, weight, cap, r2max, k_guess, out):
+def _window_lengths(pts, weight, cap, r2max, k_guess, out):
     for i in nb.prange(pts.shape[0]):
-        out[i] = _window_of_centre(i, pts, xy, weight, cap, r2max, k_guess).shape[0]
+        out[i] = _window_of_centre(i, pts, weight, cap, r2max, k_guess).shape[0]
 
 
 @nb.njit(parallel=True, cache=True)
-def _fill_windows(pts, xy, weight, cap, r2max, offsets, neighbors):
+def _fill_windows(pts, weight, cap, r2max, offsets, neighbors):
     for i in nb.prange(pts.shape[0]):
         length = offsets[i + 1] - offsets[i]
-        members = _window_of_centre(i, pts, xy, weight, cap, r2max, length + 1)
+        members = _window_of_centre(i, pts, weight, cap, r2max, length + 1)
         neighbors[offsets[i]:offsets[i + 1]] = members[:length]
 
 
@@ -158,7 +163,9 @@ def build_windows(coords: np.ndarray, weight: np.ndarray, *, coordinates: str = 
     Parameters
     ----------
     coords : (n, 2) coordinates (x, y or longitude, latitude).
-    weight : (n,) population at risk used for the size cap.
+    weight : (n,) population at risk for the size cap: SaTScan's "measure", i.e. the expected
+        counts for the Poisson model (covariate-adjusted when strata are given) and cases +
+        controls for the Bernoulli model.
     max_population_fraction : in (0, 0.5]; the largest share of the total population a circle
         may hold.
     max_radius : optional largest radius (coordinate units, km for latlong), inclusive.
@@ -169,8 +176,7 @@ def build_windows(coords: np.ndarray, weight: np.ndarray, *, coordinates: str = 
                                  "SaTScan allows circles of up to 50% of the population at risk")
     if max_radius is not None and not (max_radius > 0 and np.isfinite(max_radius)):
         raise ScanParameterError("max_radius", "a positive finite distance or None", max_radius)
-    xy = np.ascontiguousarray(coords, dtype=np.float64)
-    pts = embed_points(xy, coordinates)
+    pts = embed_points(np.asarray(coords, dtype=np.float64), coordinates)
     weight = np.ascontiguousarray(weight, dtype=np.float64)
     n = len(weight)
     cap = max_population_fraction * weight.sum()
@@ -179,11 +185,11 @@ def build_windows(coords: np.ndarray, weight: np.ndarray, *, coordinates: str = 
         r2max *= 1.0 + 1e-12  # inclusive of a neighbour exactly at the radius, despite rounding
     k_guess = int(1.5 * max_population_fraction * n) + 16
     lengths = np.empty(n, dtype=np.int64)
-    _window_lengths(pts, xy, weight, cap, r2max, k_guess, lengths)
+    _window_lengths(pts, weight, cap, r2max, k_guess, lengths)
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     neighbors = np.empty(offsets[-1], dtype=np.int32)
-    _fill_windows(pts, xy, weight, cap, r2max, offsets, neighbors)
+    _fill_windows(pts, weight, cap, r2max, offsets, neighbors)
     return Windows(offsets=offsets, neighbors=neighbors, centres=np.arange(n, dtype=np.int64),
                    max_population_fraction=max_population_fraction, max_radius=max_radius)
 
