@@ -14,7 +14,9 @@ from scan.exposure.summary import (AIR_QUALITY_LIMITS, cluster_exposure, exposur
                                    polygon_means, read_location_table, sample_points)
 
 DATA = Path(__file__).parent / "data" / "exposure"
-REAL = Path("/work/shared/data/real/lbbd_lsoa11_laei_concentration_summary.csv")
+SHARED = next((p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared"))
+               if p.is_dir()), Path("/nonexistent"))
+REAL = SHARED / "data" / "real" / "lbbd_lsoa11_laei_concentration_summary.csv"
 
 A, B, D = 12.0, 0.002, -0.0015  # c = A + B*(x - X0) + D*(y - Y0), µg/m³ per metre
 X0, Y0, STEP = 545_000.0, 184_000.0, 20.0

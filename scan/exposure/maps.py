@@ -11,12 +11,17 @@ from typing import Sequence
 
 import numpy as np
 
+from ..errors import ScanParameterError
 from .grids import UNITS, canonical_pollutant
 
 FIGURE_SIZE_IN = (7.5, 8.0)
 DPI = 150
+# The colour scale stops at this percentile of the grid (arrow on the colour bar beyond), so the
+# background gradient stays visible next to kerbside peaks.
+COLOUR_TOP_PERCENTILE = 99.0
 COLOUR_MAP = "magma_r"  # light = clean air, dark = polluted; readable in greyscale
-LOCATION_STYLE = {"s": 6, "c": "#1f4e79", "linewidths": 0, "alpha": 0.8, "zorder": 3}
+LOCATION_STYLE = {"s": 12, "c": "#1f4e79", "edgecolors": "white", "linewidths": 0.5, "zorder": 3}
+MAX_TICKS = 6
 CIRCLE_COLOUR = "#00b3b3"
 _DISPLAY_NAMES = {"NO2": "NO₂", "PM10": "PM₁₀", "PM25": "PM₂.₅"}
 
@@ -32,10 +37,15 @@ def _grid_extent(grid) -> list[float]:
 
 def _draw_grid(fig, ax, grid, pollutant: str) -> None:
     grid = grid.sortby("x").sortby("y").transpose("y", "x")
+    values = grid.to_numpy()
+    finite = values[np.isfinite(values)]
+    vmin, vmax = (np.percentile(finite, [0, COLOUR_TOP_PERCENTILE]) if finite.size
+                  else (None, None))
     # Row 0 of the array is the SOUTHERN edge (y ascending), so origin="lower" puts north up.
-    image = ax.imshow(grid.to_numpy(), origin="lower", extent=_grid_extent(grid),
-                      cmap=COLOUR_MAP, interpolation="nearest", zorder=1)
-    bar = fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02)
+    image = ax.imshow(values, origin="lower", extent=_grid_extent(grid), cmap=COLOUR_MAP,
+                      vmin=vmin, vmax=vmax, interpolation="nearest", zorder=1)
+    clipped = finite.size and finite.max() > vmax
+    bar = fig.colorbar(image, ax=ax, shrink=0.8, pad=0.02, extend="max" if clipped else "neither")
     bar.set_label(f"{_DISPLAY_NAMES[pollutant]} annual mean ({UNITS})")
 
 
@@ -76,6 +86,7 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     pollutant = canonical_pollutant(pollutant)
     path = Path(path)
@@ -84,6 +95,9 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
     ax = fig.add_subplot()
     if grid is not None:
         if hasattr(grid, "data_vars"):
+            if pollutant not in grid.data_vars:
+                raise ScanParameterError("pollutant", "a variable of the grid Dataset: " + ", ".join(
+                    map(str, grid.data_vars)), pollutant, "or pass grid=dataset[name]")
             grid = grid[pollutant]
         _draw_grid(fig, ax, grid, pollutant)
     if outline is not None:
@@ -96,6 +110,8 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
     ax.set_ylabel("Northing (m)")
     ax.ticklabel_format(style="plain", useOffset=False)
     ax.tick_params(axis="x", labelrotation=30)
+    ax.xaxis.set_major_locator(MaxNLocator(MAX_TICKS))
+    ax.yaxis.set_major_locator(MaxNLocator(MAX_TICKS))
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -69,10 +69,10 @@ LEVELS: dict[str, PollutantLevels] = {
     "NO2": PollutantLevels(east=21.5, west=26.0,
                            peak={"A13": 55.0, "A406": 60.0, "A12": 45.0},
                            broad={"A13": 4.0, "A406": 5.0, "A12": 3.0}),
-    "PM10": PollutantLevels(east=14.0, west=15.6,
+    "PM10": PollutantLevels(east=14.4, west=16.0,
                             peak={"A13": 9.0, "A406": 10.0, "A12": 7.0},
                             broad={"A13": 0.8, "A406": 0.9, "A12": 0.6}),
-    "PM25": PollutantLevels(east=9.6, west=10.4,
+    "PM25": PollutantLevels(east=9.75, west=10.6,
                             peak={"A13": 3.2, "A406": 3.6, "A12": 2.5},
                             broad={"A13": 0.3, "A406": 0.35, "A12": 0.25}),
 }

@@ -1,0 +1,57 @@
+"""PNG maps (scan.exposure.maps)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from scan.errors import ScanParameterError
+from scan.exposure.grids import make_dataset
+from scan.exposure.maps import plot_map
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def north_high_grid():
+    """20 x 20 grid of 100 m cells: 10 µg/m³ in the southern half, 90 in the northern half."""
+    x = 545_050.0 + 100 * np.arange(20)
+    y = 184_050.0 + 100 * np.arange(20)
+    values = np.where(y[:, None] > 185_000, 90.0, 10.0) * np.ones((1, 20))
+    return make_dataset({"NO2": values}, x, y, source="test")
+
+
+def test_map_is_written_with_north_up(tmp_path):
+    from matplotlib.image import imread
+
+    path = plot_map(tmp_path / "map.png", grid=north_high_grid(), title="north high")
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    assert not list(tmp_path.glob("*.png.*"))  # temporary file renamed away
+    image = imread(path)[..., :3].mean(axis=2)  # brightness 0..1
+    rows, cols = image.shape
+    # magma_r: high concentrations are dark.  The map sits left of the colour bar.
+    upper = image[int(rows * 0.30), int(cols * 0.40)]
+    lower = image[int(rows * 0.70), int(cols * 0.40)]
+    assert upper < 0.4 < 0.8 < lower
+
+
+def test_map_with_everything(tmp_path):
+    ds = north_high_grid()
+    path = plot_map(tmp_path / "all.png", grid=ds["NO2"], x=[545_500, 546_000], y=[184_500, 185_500],
+                    circles=[(545_800, 185_000, 400, "1"), (546_500, 184_500, 200, "2")],
+                    outline=box(545_000, 184_000, 547_000, 186_000), title="t", pollutant="PM2.5")
+    assert path.stat().st_size > 10_000
+
+
+def test_map_without_grid(tmp_path):
+    assert plot_map(tmp_path / "pts.png", x=[0, 1], y=[0, 1]).is_file()
+
+
+def test_map_unknown_pollutant(tmp_path):
+    with pytest.raises(ScanParameterError, match=r"parameter 'pollutant' must be one of 'NO2'"):
+        plot_map(tmp_path / "bad.png", grid=None, pollutant="CO")
+
+
+def test_map_pollutant_missing_from_dataset(tmp_path):
+    with pytest.raises(ScanParameterError, match=r"parameter 'pollutant' must be a variable of "
+                                                 r"the grid Dataset: NO2; got 'PM25'"):
+        plot_map(tmp_path / "bad.png", grid=north_high_grid(), pollutant="PM2.5")
