@@ -336,3 +336,14 @@ def test_asc_rows_outside_bbox_are_not_parsed(tmp_path):
     np.testing.assert_array_equal(north["PM10"].to_numpy(), [[10, 11, 12, 13], [0, 1, 2, 3]])
     with pytest.raises(ScanInputError, match=r"tail_PM10\.asc, line 9: not a number: '###'"):
         read_grid(path)
+
+
+def test_csv_empty_coordinate_and_header_only(tmp_path):
+    rows = list(gradient_rows())
+    rows[3] = ("", rows[3][1], rows[3][2])
+    with pytest.raises(ScanInputError, match=r"ex_NO2\.csv, line 5, field 'x': empty value"):
+        read_grid(write_csv(tmp_path / "ex_NO2.csv", rows))
+    header_only = tmp_path / "h_NO2.csv"
+    header_only.write_text("x,y,conc\n")
+    with pytest.raises(ScanInputError, match=r"h_NO2\.csv: no data rows after the header"):
+        read_grid(header_only)

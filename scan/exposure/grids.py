@@ -251,8 +251,9 @@ def _numeric(series, name: str, first_line: int, *, file, allow_nan: bool) -> np
     bad = np.isnan(num) & (series.notna().to_numpy() | (not allow_nan))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ScanInputError(f"not a number: {series.iloc[i]!r}", file=file,
-                             line=first_line + i, field=name)
+        text = series.iloc[i]
+        what = "empty value" if text is None or text != text else f"not a number: {text!r}"
+        raise ScanInputError(what, file=file, line=first_line + i, field=name)
     return num
 
 
@@ -281,6 +282,8 @@ def read_laei_csv(path: str | os.PathLike, *, pollutant: str | None = None, bbox
         if len(usecols) == 4:
             years.update(chunk[usecols[3]].dropna().unique().tolist())
         first_line += len(chunk)
+    if first_line == 2:  # nothing after the header line
+        raise ScanInputError("no data rows after the header", file=file)
     x, y, v, lines = (np.concatenate([p[k] for p in parts]) for k in range(4))
     x_axis, y_axis, grid = points_to_grid(x, y, v, lines, file=file)
     extra = {"laei_year": ",".join(sorted(years))} if years else {}
