@@ -81,23 +81,34 @@ def _wins(direction, c, e, min_cases):
 
 
 @nb.njit(cache=True, inline="always")
-def _llr_bound(model, c, w, C, W):
-    """A logarithm-free upper bound on the LLR of a window with c cases (c != expected).
+def _term_bound(k, mu):
+    """An upper bound on k ln(k / mu) without a logarithm (0 when k = 0).
 
-    Poisson, c > e: ln x <= (x-1)/sqrt(x) for x >= 1 and ln y <= y-1 give
-    LLR <= (c-e) (sqrt(c/e) - (C-c)/(C-e)); c < e by the symmetry (c, e) -> (C-c, C-e).
-    Bernoulli: Kullback-Leibler <= chi-square gives LLR <= (c-e)^2 N / (p(1-p) n (N-n)).
-    Both bounds grow with |c - e|, so the bound at the block's extreme count bounds every
-    replicate in the block.
+    ln z <= (z - 1) / sqrt(z) for z >= 1 and ln z <= 2 (z - 1) / (z + 1) for z <= 1; both are
+    exact to second order at z = 1, so the bound is tight where most windows are.
     """
-    e = _expected(model, w, C, W)
+    if k <= 0.0:
+        return 0.0
+    if k >= mu:
+        return (k - mu) * math.sqrt(k / mu)
+    return 2.0 * k * (k - mu) / (k + mu)
+
+
+@nb.njit(cache=True, inline="always")
+def _llr_bound(model, c, w, C, W):
+    """A logarithm-free upper bound on the LLR of a window with c cases.
+
+    Both LLRs are sums of terms k ln(k / mu) over the cells of the window's table (inside and
+    outside; cases and controls for Bernoulli); each term is bounded by :func:`_term_bound`.
+    Because the LLR grows with |c - e| on each side of the expected count, the bound at the
+    block's most extreme count bounds every replicate of the block on that side.
+    """
     if model == POISSON:
-        if c > e:
-            return (c - e) * (math.sqrt(c / e) - (C - c) / (C - e))
-        return (e - c) * (math.sqrt((C - c) / (C - e)) - c / e)
+        return _term_bound(c, w) + _term_bound(C - c, C - w)
     p = C / W
-    d = c - e
-    return d * d * W / (p * (1.0 - p) * w * (W - w))
+    n_out = W - w
+    return (_term_bound(c, w * p) + _term_bound(w - c, w * (1.0 - p))
+            + _term_bound(C - c, n_out * p) + _term_bound(n_out - (C - c), n_out * (1.0 - p)))
 
 
 @nb.njit(parallel=True, cache=True)
@@ -157,14 +168,14 @@ def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min
             e = _expected(model, w, C, W)
             if direction != LOW and c_hi > e and _llr_bound(model, c_hi, w, C, W) * SAFETY > m_min:
                 for b in range(B):
-                    if c[b] > e and c[b] >= min_cases:
+                    if c[b] > e and c[b] >= min_cases and _llr_bound(model, c[b], w, C, W) * SAFETY > m[b]:
                         v = _llr(model, c[b], w, C, W)
                         if v > m[b]:
                             m[b] = v
                 m_min = m.min()
             if direction != HIGH and c_lo < e and _llr_bound(model, c_lo, w, C, W) * SAFETY > m_min:
                 for b in range(B):
-                    if c[b] < e:
+                    if c[b] < e and _llr_bound(model, c[b], w, C, W) * SAFETY > m[b]:
                         v = _llr(model, c[b], w, C, W)
                         if v > m[b]:
                             m[b] = v

@@ -101,20 +101,41 @@ def _below(s, n):
 
 # --- null data sets -----------------------------------------------------------------------------
 
+def alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias table (Vose's construction) for drawing locations with probability
+    proportional to ``weights`` in constant time.  Zero weights are never drawn."""
+    w = np.asarray(weights, dtype=np.float64)
+    n = len(w)
+    scaled = w * (n / w.sum())
+    prob = np.ones(n)
+    alias = np.arange(n, dtype=np.int64)
+    small = [i for i in range(n) if scaled[i] < 1.0]
+    large = [i for i in range(n) if scaled[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        prob[s] = scaled[s]
+        alias[s] = g
+        scaled[g] = (scaled[g] + scaled[s]) - 1.0
+        (small if scaled[g] < 1.0 else large).append(g)
+    zero = w <= 0
+    if zero.any():  # rounding can leave a zero-weight cell marked certain: point it elsewhere
+        prob[zero] = 0.0
+        alias[zero & (alias == np.arange(n))] = int(np.argmax(w))
+    return prob, alias
+
+
 @nb.njit(cache=True)
-def _draw_multinomial(state, total, cum, out):
-    """Spread ``total`` cases over locations with probabilities proportional to ``diff(cum)``."""
+def _draw_multinomial(state, total, prob, alias, out):
+    """Spread ``total`` cases over locations in proportion to the alias table's weights."""
     n = out.shape[0]
     out[:] = 0
-    scale = cum[n]
     for _ in range(total):
-        u = _uniform(state) * scale
-        j = np.searchsorted(cum, u, side="right") - 1
-        if j >= n:  # u rounded onto the last edge
-            j = n - 1
-        while cum[j + 1] == cum[j]:  # never land on a zero-weight location
-            j -= 1
-        out[j] += 1
+        x = _uniform(state) * n
+        j = min(np.int64(x), n - 1)
+        if x - j < prob[j]:
+            out[j] += 1
+        else:
+            out[alias[j]] += 1
 
 
 @nb.njit(cache=True)
@@ -149,7 +170,7 @@ def _draw_labels(state, cases, cum_pop, marks, out):
 
 @nb.njit(parallel=True, cache=True)
 def _replicate_maxima(offsets, neighbors, weights, C, W, model, direction, min_cases, states,
-                      cum, cum_pop, out):
+                      prob, alias, cum_pop, out):
     R = states.shape[0]
     n = weights.shape[0]
     n_blocks = (R + BLOCK - 1) // BLOCK
@@ -162,7 +183,7 @@ def _replicate_maxima(offsets, neighbors, weights, C, W, model, direction, min_c
         for b in range(r1 - r0):
             state = states[r0 + b].copy()
             if model == K.POISSON:
-                _draw_multinomial(state, np.int64(C), cum, column)
+                _draw_multinomial(state, np.int64(C), prob, alias, column)
             else:
                 _draw_labels(state, np.int64(C), cum_pop, marks, column)
             draws[:, b] = column
@@ -184,7 +205,8 @@ class NullProblem:
     model: int
     direction: int
     min_cases: int
-    cum: np.ndarray       # cumulative weights (Poisson null)
+    prob: np.ndarray      # alias table of the weights (Poisson null)
+    alias: np.ndarray
     cum_pop: np.ndarray   # cumulative integer population (Bernoulli null)
     entropy: int
 
@@ -194,16 +216,14 @@ class NullProblem:
         out = np.zeros(stop - start)
         _replicate_maxima(self.offsets, self.neighbors, self.weights, self.total_cases,
                           self.total_weight, self.model, self.direction, self.min_cases,
-                          states, self.cum,
-                          self.cum_pop, out)
+                          states, self.prob, self.alias, self.cum_pop, out)
         return out
 
 
 def null_problem(windows, weights, cases_total, population, model, direction, entropy,
                  min_cases=2):
     weights = np.ascontiguousarray(weights, dtype=np.float64)
-    cum = np.zeros(len(weights) + 1)
-    np.cumsum(weights, out=cum[1:])
+    prob, alias = alias_table(weights)
     if model == K.BERNOULLI:
         cum_pop = np.zeros(len(weights) + 1, dtype=np.int64)
         np.cumsum(np.asarray(population, dtype=np.int64), out=cum_pop[1:])
@@ -212,7 +232,7 @@ def null_problem(windows, weights, cases_total, population, model, direction, en
     return NullProblem(offsets=windows.offsets, neighbors=windows.neighbors, weights=weights,
                        total_cases=float(cases_total), total_weight=float(weights.sum()),
                        model=model, direction=direction, min_cases=int(min_cases),
-                       cum=cum, cum_pop=cum_pop,
+                       prob=prob, alias=alias, cum_pop=cum_pop,
                        entropy=entropy)
 
 
