@@ -196,6 +196,7 @@ class ScanResult:
             "null_distribution": [float(v) for v in self.null_distribution],
             "versions": self.versions,
             "timings": self.timings,
+            **self.extra,
         }
 
     def summary(self, max_clusters: int = 5) -> str:
@@ -228,6 +229,14 @@ class ScanResult:
                     f"above WHO guideline, {100 * ex['share_above_uk_limit']:.0f}% above UK limit")
         if len(self.clusters) > max_clusters:
             lines.append(f"  ... {len(self.clusters) - max_clusters} more clusters in the tables")
+        for pollutant, rep in self.extra.get("adjusted", {}).items():
+            fit = rep["fit"]
+            lines.append(
+                f"Adjusted for {pollutant}: rate ratio {fit['rate_ratio_per_10_ugm3']:.2f} per "
+                f"10 µg/m³ (z = {fit['z']:.1f}); most likely cluster now LLR "
+                f"{rep['statistic']:.3f}, p = {rep['p_value']:.4g}; the original cluster "
+                + ("survives" if rep["most_likely_cluster_survives"] else "does not survive")
+                + " adjustment")
         return "\n".join(lines)
 
     def __str__(self) -> str:
