@@ -104,7 +104,7 @@ def connect(*, client=None, scheduler: str | None = None, n_workers: int = 2,
             yield c
         return
     with LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker or 1,
-                      processes=True, dashboard_address=None) as cluster, Client(cluster) as c:
+                      processes=True, dashboard_address=":0") as cluster, Client(cluster) as c:
         yield c
 
 
