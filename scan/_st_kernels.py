@@ -1,0 +1,186 @@
+"""Numba kernels for space-time scans: cylinders = a circle of the spatial windows × a run of
+contiguous time intervals.
+
+Time is handled through prefix sums: for a location ``j``, ``cum[j, t]`` is the count (or the
+expected count) in intervals ``[0, t)``, so the count of a circle in intervals ``[t1, t2)`` is
+``cyl[t2] - cyl[t1]`` where ``cyl`` is the sum of ``cum`` over the circle's members.  Growing a
+circle by one neighbour adds one row of prefix sums; every time window is then a difference.
+
+A time window is ``[t1, t2)`` with ``min_len <= t2 - t1 <= max_len`` and ``t2 >= first_end``
+(``first_end = n_intervals`` keeps only windows ending at the last interval: the prospective
+"alive" clusters).  Windows are visited in one fixed order, the same in every kernel and in the
+test reference: circle size increasing, then the end ``t2`` increasing, then the length
+increasing; a later window replaces the best only when its LLR is strictly greater, so among
+tied windows the smaller circle, then the earlier end, then the shorter window wins.
+
+The statistic is the Poisson LLR ``c ln(c/e) + (C-c) ln((C-c)/(C-e))`` for every space-time
+model (for the space-time permutation model ``e`` is Kulldorff's ``mu``); a high-rate window needs
+``c > e`` and ``c >= min_cases``.  Kernels take only arrays and scalars, allocate nothing in the
+window loops and draw random numbers only in the null generators at the end of the module.
+"""
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+from . import _kernels as K
+from .montecarlo import BLOCK, _below, _draw_multinomial
+
+MULTINOMIAL, PERMUTATION = 0, 1
+"""Null generators: Poisson (cases spread over location × interval cells in proportion to the
+expected counts) and space-time permutation (the cases' intervals shuffled among the cases)."""
+
+
+@nb.njit(cache=True, inline="always")
+def _window_ok(c, e, C, min_cases):
+    """A cylinder that can be a high-rate cluster: something inside and outside, c > e."""
+    return e > 0.0 and C - e > 0.0 and c > e and c >= min_cases
+
+
+@nb.njit(parallel=True, cache=True)
+def best_cylinder_per_centre(offsets, neighbors, cum_cases, cum_expected, C, min_len, max_len,
+                             first_end, min_cases, best_llr, best_size, best_t1, best_t2):
+    """For each centre, the LLR, circle size and time window [t1, t2) of its best cylinder.
+
+    ``cum_cases`` and ``cum_expected`` are (n_locations, T + 1) prefix sums over time.  Centres
+    with no high-rate cylinder get LLR 0 and size 0.
+    """
+    T = cum_cases.shape[1] - 1
+    for i in nb.prange(offsets.shape[0] - 1):
+        cyl_c = np.zeros(T + 1)
+        cyl_e = np.zeros(T + 1)
+        best = 0.0
+        size = 0
+        b1 = 0
+        b2 = 0
+        for k in range(offsets[i], offsets[i + 1]):
+            j = neighbors[k]
+            for t in range(T + 1):
+                cyl_c[t] += cum_cases[j, t]
+                cyl_e[t] += cum_expected[j, t]
+            for t2 in range(max(first_end, min_len), T + 1):
+                for length in range(min_len, min(max_len, t2) + 1):
+                    t1 = t2 - length
+                    c = cyl_c[t2] - cyl_c[t1]
+                    e = cyl_e[t2] - cyl_e[t1]
+                    if _window_ok(c, e, C, min_cases):
+                        v = K.poisson_llr(c, e, C)
+                        if v > best:
+                            best = v
+                            size = k - offsets[i] + 1
+                            b1 = t1
+                            b2 = t2
+        best_llr[i] = best
+        best_size[i] = size
+        best_t1[i] = b1
+        best_t2[i] = b2
+
+
+@nb.njit(cache=True)
+def block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len, first_end,
+                    min_cases, out):
+    """Maximum LLR over all cylinders for each replicate (last axis) of ``draws``.
+
+    ``draws`` is (n_locations, T + 1, B) int32: per location the prefix sums over time of B
+    replicates side by side, so each neighbour list is read once per block and each time window
+    costs one short vector loop (difference and maximum over the block).  The logarithm runs
+    only when the log-free bound at the block's largest count beats the smallest of the block's
+    running maxima, and then only for the replicates whose own bound beats their maximum; no
+    skipped window could change a maximum, so the result is the exhaustive maximum exactly.
+    """
+    n_t1 = draws.shape[1]
+    B = draws.shape[2]
+    cyl = np.zeros((n_t1, B), dtype=np.int32)
+    cyl_e = np.zeros(n_t1)
+    m = np.zeros(B)
+    m_min = 0.0
+    T = n_t1 - 1
+    for i in range(offsets.shape[0] - 1):
+        cyl[:, :] = 0
+        cyl_e[:] = 0.0
+        for k in range(offsets[i], offsets[i + 1]):
+            j = neighbors[k]
+            row = draws[j]
+            for t in range(n_t1):
+                cyl_e[t] += cum_expected[j, t]
+                for b in range(B):
+                    cyl[t, b] += row[t, b]
+            for t2 in range(max(first_end, min_len), T + 1):
+                hi_row = cyl[t2]
+                for length in range(min_len, min(max_len, t2) + 1):
+                    t1 = t2 - length
+                    e = cyl_e[t2] - cyl_e[t1]
+                    if not (e > 0.0 and C - e > 0.0):
+                        continue
+                    lo_row = cyl[t1]
+                    c_hi = np.int32(0)
+                    for b in range(B):
+                        c_hi = max(c_hi, hi_row[b] - lo_row[b])
+                    if not (c_hi > e and c_hi >= min_cases):
+                        continue
+                    if K._llr_bound(K.POISSON, c_hi, e, C, C) * K.SAFETY <= m_min:
+                        continue
+                    for b in range(B):
+                        c = hi_row[b] - lo_row[b]
+                        if c > e and c >= min_cases and \
+                                K._llr_bound(K.POISSON, c, e, C, C) * K.SAFETY > m[b]:
+                            v = K.poisson_llr(np.float64(c), e, C)
+                            if v > m[b]:
+                                m[b] = v
+                    m_min = m.min()
+    out[:] = m
+
+
+# --- null data sets -----------------------------------------------------------------------------
+
+@nb.njit(cache=True)
+def _permute_times(state, case_loc, case_time, labels, T, cell):
+    """Space-time permutation null: the cases' intervals shuffled among the cases (Fisher-Yates),
+    so every location keeps its cases and every interval its cases."""
+    labels[:] = case_time
+    for k in range(labels.shape[0] - 1, 0, -1):
+        p = _below(state, k + 1)
+        tmp = labels[k]
+        labels[k] = labels[p]
+        labels[p] = tmp
+    cell[:] = 0
+    for k in range(labels.shape[0]):
+        cell[case_loc[k] * T + labels[k]] += 1
+
+
+@nb.njit(cache=True)
+def _prefix_into(cell, T, draws, b):
+    """Cell counts (n * T, location-major) -> prefix sums over time in column b of ``draws``."""
+    n = draws.shape[0]
+    for j in range(n):
+        acc = np.int32(0)
+        draws[j, 0, b] = 0
+        for t in range(T):
+            acc += cell[j * T + t]
+            draws[j, t + 1, b] = acc
+
+
+@nb.njit(parallel=True, cache=True)
+def replicate_maxima_st(offsets, neighbors, cum_expected, C, min_len, max_len, first_end,
+                        min_cases, states, null_kind, prob, alias, case_loc, case_time, out):
+    """Maxima of the replications whose xoshiro states are ``states``, in blocks of ``BLOCK``
+    spread over threads; each block writes only its own slice of ``out``."""
+    R = states.shape[0]
+    n = cum_expected.shape[0]
+    T = cum_expected.shape[1] - 1
+    n_blocks = (R + BLOCK - 1) // BLOCK
+    for blk in nb.prange(n_blocks):
+        r0 = blk * BLOCK
+        r1 = min(R, r0 + BLOCK)
+        draws = np.zeros((n, T + 1, r1 - r0), dtype=np.int32)
+        cell = np.zeros(n * T, dtype=np.int32)
+        labels = np.empty(case_time.shape[0], dtype=np.int64)
+        for b in range(r1 - r0):
+            state = states[r0 + b].copy()
+            if null_kind == MULTINOMIAL:
+                _draw_multinomial(state, np.int64(C), prob, alias, cell)
+            else:
+                _permute_times(state, case_loc, case_time, labels, T, cell)
+            _prefix_into(cell, T, draws, b)
+        block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len, first_end,
+                        min_cases, out[r0:r1])
