@@ -38,10 +38,12 @@ block at a time, each on ``threads_per_worker`` Numba threads, instead of oversu
 cores with threads x threads."""
 
 
-def default_block_size(n_replications: int, n_workers: int) -> int:
-    """About ``n_replications / (4 * n_workers)``, rounded to a multiple of 64, at least 64."""
+def default_block_size(n_replications: int, n_workers: int, threads: int = 1) -> int:
+    """About ``n_replications / (4 * n_workers)``, rounded to a multiple of 64, and at least
+    ``64 * threads`` so that a block keeps all of a worker's Numba threads busy."""
     target = n_replications / (_BLOCKS_PER_WORKER * max(1, n_workers))
-    return max(BLOCK_MULTIPLE, BLOCK_MULTIPLE * int(round(target / BLOCK_MULTIPLE)))
+    return max(BLOCK_MULTIPLE * max(1, threads),
+               BLOCK_MULTIPLE * int(round(target / BLOCK_MULTIPLE)))
 
 
 def blocks(n_replications: int, block_size: int) -> list[tuple[int, int]]:
@@ -130,7 +132,8 @@ def run_dask(problem, n_replications: int, *,
         threads per worker).  Default None: 1 on the embedded cluster, each worker's own thread
         count on an existing cluster.  Set on the worker's thread for the block and restored;
         nothing changes in this process.
-    block_size : replications per task, a multiple of 64.  Default about R / (4 x workers).
+    block_size : replications per task, a multiple of 64.  Default about R / (4 x workers), at
+        least 64 x threads per worker.
     client : an existing ``distributed.Client`` to use (left open).
 
     Returns
@@ -147,8 +150,10 @@ def run_dask(problem, n_replications: int, *,
 
     with connect(client=client, scheduler=scheduler, n_workers=n_workers,
                  threads_per_worker=threads_per_worker) as c:
-        workers = max(1, len(c.scheduler_info(n_workers=-1).get("workers", {})))
-        size = block_size or default_block_size(n_replications, workers)
+        nthreads = c.nthreads()  # {worker address: threads}
+        workers = max(1, len(nthreads))
+        threads = threads_per_worker or min(nthreads.values(), default=1)
+        size = block_size or default_block_size(n_replications, workers, threads)
         ranges = blocks(n_replications, size)
         log.info("dask: %d replications in %d blocks of %d on %d workers",
                  n_replications, len(ranges), size, workers)

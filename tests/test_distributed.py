@@ -128,6 +128,7 @@ def test_default_block_size():
     assert sd.default_block_size(9999, 2) == 1280
     assert sd.default_block_size(9999, 16) == 128
     assert sd.default_block_size(100, 4) == 64
+    assert sd.default_block_size(9999, 16, threads=8) == 512
     assert sd.blocks(130, 64) == [(0, 64), (64, 128), (128, 130)]
 
 
