@@ -69,6 +69,8 @@ def add_exposure_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--exposure", action="append", default=[], metavar="[POLLUTANT=]FILE",
                    help="pollutant grid (LAEI CSV, ESRI .asc, NetCDF written by scan) or "
                         "per-location CSV id,<pollutant>,...; repeatable")
+    g.add_argument("--exposure-year", type=int, default=None, metavar="YEAR",
+                   help="LAEI year to take from a per-area summary table holding several years")
     g.add_argument("--adjust-for", action="append", default=[], metavar="POLLUTANT",
                    help="also run the scan with expected counts adjusted for this pollutant "
                         "(log-linear Poisson regression) and report both")

@@ -131,7 +131,7 @@ def exposure_context(result, exposure_specs, adjust_for, args=None):
     values: dict[str, np.ndarray] = {}
     grid = None
     for spec in exposure_specs:
-        got, ds = load_exposure(result.area, spec)
+        got, ds = load_exposure(result.area, spec, year=getattr(args, "exposure_year", None))
         values.update(got)
         if ds is not None and grid is None:
             grid = ds

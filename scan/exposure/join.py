@@ -55,17 +55,21 @@ def values_from_table(area, table, source: str = "<table>") -> dict[str, np.ndar
 
 
 def _is_location_table(path: Path) -> bool:
-    with open(path, newline="") as fh:
+    if path.suffix.lower() != ".csv":
+        return False
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
         header = fh.readline().lower().replace('"', "").strip().split(",")
-    return path.suffix.lower() == ".csv" and not {"x", "y"}.issubset(header)
+    return not {"x", "y"}.issubset(header)
 
 
-def load_exposure(area, spec: str | os.PathLike) -> tuple[dict[str, np.ndarray], object]:
+def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None
+                  ) -> tuple[dict[str, np.ndarray], object]:
     """Per-location values from ``FILE`` or ``POLLUTANT=FILE``; returns (values, grid or None).
 
     A grid (LAEI CSV, ESRI ASCII, NetCDF written by scan) is clipped on read to the study area
     plus a margin and sampled at the points; a CSV without x/y columns is a per-location table
-    ``id,<pollutant>,...``.
+    ``id,<pollutant>,...`` (or the LAEI per-area summary layout ``<POLL>-<YEAR>-mean``, for
+    which ``year`` picks the LAEI year).
     """
     from .grids import canonical_pollutant, read_grid
     from .summary import read_location_table
@@ -79,7 +83,7 @@ def load_exposure(area, spec: str | os.PathLike) -> tuple[dict[str, np.ndarray],
     if not path.exists():
         raise ScanInputError("exposure file not found", file=str(path))
     if _is_location_table(path):
-        table = read_location_table(path)
+        table = read_location_table(path, year=year)
         values = values_from_table(area, table, str(path))
         if pollutant is not None:
             if len(values) != 1 and pollutant not in values:
