@@ -343,7 +343,7 @@ def _census_instants(days: np.ndarray, precision: np.ndarray) -> np.ndarray:
     return census_instant(days, precision)
 
 
-def read_spacetime_csv(path, *, time_aggregation: TimeUnit = "week", aggregation_length: int = 1,
+def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None, aggregation_length: int = 1,
                        start=None, end=None, coordinates: str = "cartesian",
                        crs: str | None = DEFAULT_CRS) -> SpaceTimeData:
     """Read a long CSV with columns ``id,x,y,time,cases[,population]``.
@@ -355,6 +355,8 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit = "week", aggregation
     the population is interpolated linearly between census times and held constant outside.
     x, y must be the same on every row of an id.  ``start``/``end`` default to the span of the
     times (the end of the last period named).  For latlong, x is longitude and y latitude.
+    ``time_aggregation`` defaults to the precision of the times: "year" when every time is a
+    year, "month" when they are year/months, else "day".
     """
     import pandas as pd
 
@@ -406,6 +408,9 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit = "week", aggregation
         raise ScanInputError(f"location '{ids_all[i]}' has coordinates {tuple(xy[i])} here but "
                              f"{tuple(coords[loc[i]])} on an earlier row; give each id one x, y",
                              file=file, line=i + 2, field="x/y")
+    if time_aggregation is None:
+        time_aggregation = next(p for p in ("day", "month", "year") if (precision == p).any()) \
+            if not (precision == precision[0]).all() else str(precision[0])
     s = _as_period_bound(start, end=False)
     e = _as_period_bound(end, end=True)
     if s is None:
@@ -793,8 +798,9 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
         t1, t2 = int(best_t1[i]), int(best_t2[i])
         if analysis == "temporal":
             members = np.arange(data.n_locations, dtype=np.int64)
-            centre_id, centre_index, radius = "(whole area)", -1, 0.0
-            cx = cy = math.nan
+            centre_id, centre_index = "(whole area)", -1
+            cx, cy = (float(v) for v in data.coords.mean(axis=0))
+            radius = 0.0
         else:
             members = windows.members(i, size).astype(np.int64)
             centre_id, centre_index = str(data.ids[i]), int(i)
