@@ -111,8 +111,15 @@ def numba_threads(n: int | None):
 
 def backend_options(args) -> dict:
     if args.backend == "dask":
+        if getattr(args, "client", None) is not None:
+            return {"client": args.client}
         return {"scheduler": args.scheduler, "n_workers": args.workers}
     return {}
+
+
+def show_progress(args) -> bool:
+    """Progress bars unless --quiet (a batch asks for them through ``progress_enabled``)."""
+    return getattr(args, "progress_enabled", not args.quiet)
 
 
 # --- scan spatial ----------------------------------------------------------------------------------
@@ -142,7 +149,7 @@ def run_spatial(args) -> int:
     from .spatial import circular_scan
 
     area = read_spatial_input(args)
-    with numba_threads(args.threads), progress_bar(args.replications, not args.quiet) as progress:
+    with numba_threads(args.threads), progress_bar(args.replications, show_progress(args)) as progress:
         result = circular_scan(
             area, model=args.model, direction=args.direction,
             max_population_fraction=args.max_population_fraction, max_radius=args.max_radius,
@@ -162,6 +169,7 @@ def finish(result, args, *, map_grid=None, outline=None, extra_files=None) -> in
         result, map_grid, pollutant, extra = exposure_context(result, args.exposure,
                                                               args.adjust_for, args)
         extra_files = {**(extra_files or {}), **extra}
+    extra_files = {**(getattr(args, "extra_files", None) or {}), **(extra_files or {})}
     write_result(result, args.out, map_grid=map_grid, outline=outline, pollutant=pollutant,
                  extra_files=extra_files)
     if not args.quiet:
