@@ -96,10 +96,11 @@ def _precedes(d_a, a, d_b, b, pts):
 
 @nb.njit(cache=True)
 def _sorted_candidates(d2, cand, pts):
-    """Sort candidate indices by (distance, x, y, index): argsort by distance, then fix ties."""
-    order = cand[np.argsort(d2[cand], kind="mergesort")]
+    """Sort candidate indices by (distance, coordinates, index): quicksort by distance, then an
+    insertion pass orders ties by the full key (ties are short runs, so it is near-linear)."""
+    order = cand[np.argsort(d2[cand])]
     m = order.shape[0]
-    for p in range(1, m):  # insertion sort: ties are short runs, so this is near-linear
+    for p in range(1, m):
         v = order[p]
         q = p - 1
         while q >= 0 and _precedes(d2[v], v, d2[order[q]], order[q], pts):
@@ -110,23 +111,26 @@ def _sorted_candidates(d2, cand, pts):
 
 
 @nb.njit(cache=True)
-def _window_of_centre(i, pts, weight, cap, r2max, k_guess):
-    """Ordered members of centre i's largest allowed circle."""
+def _window_of_centre(i, pts, weight, cap, r2max, k_guess, r2_guess, d2):
+    """Ordered members of centre i's largest allowed circle, and its squared radius.
+
+    Candidates are the locations within a trial radius (``r2_guess``, or the distance of the
+    ``k_guess``-th nearest); sorted, they are an exact prefix of the neighbour order, so the
+    circle is final as soon as the cap is reached inside them; otherwise the trial grows.
+    """
     n = pts.shape[0]
-    d2 = np.empty(n)
     for j in range(n):
         s = 0.0
         for t in range(pts.shape[1]):
             diff = pts[j, t] - pts[i, t]
             s += diff * diff
         d2[j] = s
-    k = min(n, max(k_guess, 8))
+    if r2_guess > 0.0:
+        thr = r2_guess
+    else:
+        thr = np.partition(d2, min(n, max(k_guess, 8)) - 1)[min(n, max(k_guess, 8)) - 1]
     while True:
-        if k >= n:
-            cand = np.arange(n)
-        else:
-            thr = np.partition(d2, k - 1)[k - 1]
-            cand = np.flatnonzero(d2 <= thr)
+        cand = np.flatnonzero(d2 <= thr)
         order = _sorted_candidates(d2, cand, pts)
         total = 0.0
         length = 0
@@ -134,25 +138,37 @@ def _window_of_centre(i, pts, weight, cap, r2max, k_guess):
             j = order[p]
             total += weight[j]
             if total > cap or d2[j] > r2max:
-                return order[:length]
+                return order[:length], (d2[order[length - 1]] if length > 0 else 0.0)
             length += 1
         if cand.shape[0] >= n:
-            return order
-        k = 2 * k
+            return order, d2[order[n - 1]]
+        k = min(n, 2 * cand.shape[0] + 8)
+        thr = np.partition(d2, k - 1)[k - 1]
 
 
 @nb.njit(parallel=True, cache=True)
-def _window_lengths(pts, weight, cap, r2max, k_guess, out):
-    for i in nb.prange(pts.shape[0]):
-        out[i] = _window_of_centre(i, pts, weight, cap, r2max, k_guess).shape[0]
+def _fill_rows(first, pts, weight, cap, r2max, k_guess, rows, lengths):
+    """Windows of centres first .. first + len(lengths) - 1, one row of ``rows`` each.
+
+    Runs of 16 centres share a thread; each centre's trial radius starts from the previous
+    centre's (a guess only: the result does not depend on it)."""
+    m = lengths.shape[0]
+    n_runs = (m + 15) // 16
+    for run in nb.prange(n_runs):
+        d2 = np.empty(pts.shape[0])
+        r2_guess = 0.0
+        for t in range(run * 16, min(m, run * 16 + 16)):
+            members, r2 = _window_of_centre(first + t, pts, weight, cap, r2max, k_guess,
+                                            r2_guess, d2)
+            lengths[t] = members.shape[0]
+            rows[t, :members.shape[0]] = members
+            r2_guess = 1.3 * r2 if r2 > 0.0 else 0.0
 
 
-@nb.njit(parallel=True, cache=True)
-def _fill_windows(pts, weight, cap, r2max, offsets, neighbors):
-    for i in nb.prange(pts.shape[0]):
-        length = offsets[i + 1] - offsets[i]
-        members = _window_of_centre(i, pts, weight, cap, r2max, length + 1)
-        neighbors[offsets[i]:offsets[i + 1]] = members[:length]
+def _max_window_length(weight: np.ndarray, cap: float) -> int:
+    """No circle can hold more locations than the lightest ones that fit under the cap."""
+    light = np.cumsum(np.sort(weight))
+    return max(1, int(np.searchsorted(light, cap, side="right")))
 
 
 def build_windows(coords: np.ndarray, weight: np.ndarray, *, coordinates: str = "cartesian",
@@ -184,12 +200,20 @@ def build_windows(coords: np.ndarray, weight: np.ndarray, *, coordinates: str = 
     if max_radius is not None:
         r2max *= 1.0 + 1e-12  # inclusive of a neighbour exactly at the radius, despite rounding
     k_guess = int(1.5 * max_population_fraction * n) + 16
+    # one pass, in chunks of centres: each centre fills its own row of a scratch block, then
+    # the rows are packed; peak memory is the neighbour list plus one block
+    k_max = _max_window_length(weight, cap)
+    chunk = int(max(64, min(n, 2**24 // k_max)))
+    rows = np.empty((chunk, k_max), dtype=np.int32)
     lengths = np.empty(n, dtype=np.int64)
-    _window_lengths(pts, weight, cap, r2max, k_guess, lengths)
+    pieces = []
+    for first in range(0, n, chunk):
+        m = min(chunk, n - first)
+        _fill_rows(first, pts, weight, cap, r2max, k_guess, rows[:m], lengths[first:first + m])
+        pieces.append(np.concatenate([rows[t, :lengths[first + t]] for t in range(m)]))
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
-    neighbors = np.empty(offsets[-1], dtype=np.int32)
-    _fill_windows(pts, weight, cap, r2max, offsets, neighbors)
+    neighbors = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
     return Windows(offsets=offsets, neighbors=neighbors, centres=np.arange(n, dtype=np.int64),
                    max_population_fraction=max_population_fraction, max_radius=max_radius)
 
