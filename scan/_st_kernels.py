@@ -37,6 +37,44 @@ def _window_ok(c, e, C, min_cases):
     return e > 0.0 and C - e > 0.0 and c > e and c >= min_cases
 
 
+@nb.njit(cache=True, inline="always")
+def _max_difference(hi_row, lo_row):
+    """max_b (hi_row[b] - lo_row[b]) kept in int32 so that the loop vectorises."""
+    c = np.int32(-2147483647)
+    for b in range(hi_row.shape[0]):
+        d = np.int32(hi_row[b] - lo_row[b])
+        c = max(c, d)
+    return c
+
+
+@nb.njit(cache=True, inline="always")
+def _may_beat(c, e, C, m):
+    """A necessary condition, without logarithm, square root or division, for a window with
+    c > e cases to beat ``m`` through the kernels' log-free bound.
+
+    With sqrt(z) <= (z + 1) / 2 in the inside term, the bound of
+    :func:`scan._kernels._llr_bound` is at most ``U = (c - e)^2 (2C - c + e) / (2e (2C - c - e))``
+    (exact to second order at c = e, like the bound).  ``bound * SAFETY > m`` needs
+    ``U > m / SAFETY``; both sides are multiplied out (all factors positive) and a relative
+    slack of 1e-12 covers rounding, so no window that could win is ever skipped.
+    """
+    d = c - e
+    return d * d * (2.0 * C - c + e) * (1.0 + 1e-12) > 2.0 * (m / K.SAFETY) * e * (2.0 * C - c - e)
+
+
+@nb.njit(cache=True, inline="always")
+def _count_may_beat(hi_row, lo_row, e, C, m):
+    """How many replicates b pass :func:`_may_beat` against their own maximum m[b];
+    branch-free so that the loop vectorises."""
+    n = 0
+    for b in range(hi_row.shape[0]):
+        c = np.float64(hi_row[b] - lo_row[b])
+        d = c - e
+        n += (d > 0.0) & (d * d * (2.0 * C - c + e) * (1.0 + 1e-12)
+                          > 2.0 * (m[b] / K.SAFETY) * e * (2.0 * C - c - e))
+    return n
+
+
 @nb.njit(parallel=True, cache=True)
 def best_cylinder_per_centre(offsets, neighbors, cum_cases, cum_expected, C, min_len, max_len,
                              first_end, min_cases, best_llr, best_size, best_t1, best_t2):
@@ -113,21 +151,26 @@ def block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len
                     if not (e > 0.0 and C - e > 0.0):
                         continue
                     lo_row = cyl[t1]
-                    c_hi = np.int32(0)
-                    for b in range(B):
-                        c_hi = max(c_hi, hi_row[b] - lo_row[b])
+                    c_hi = _max_difference(hi_row, lo_row)
                     if not (c_hi > e and c_hi >= min_cases):
+                        continue
+                    if not _may_beat(np.float64(c_hi), e, C, m_min):
                         continue
                     if K._llr_bound(K.POISSON, c_hi, e, C, C) * K.SAFETY <= m_min:
                         continue
+                    if _count_may_beat(hi_row, lo_row, e, C, m) == 0:
+                        continue
+                    changed = False
                     for b in range(B):
-                        c = hi_row[b] - lo_row[b]
-                        if c > e and c >= min_cases and \
+                        c = np.float64(hi_row[b] - lo_row[b])
+                        if c > e and c >= min_cases and _may_beat(c, e, C, m[b]) and \
                                 K._llr_bound(K.POISSON, c, e, C, C) * K.SAFETY > m[b]:
-                            v = K.poisson_llr(np.float64(c), e, C)
+                            v = K.poisson_llr(c, e, C)
                             if v > m[b]:
                                 m[b] = v
-                    m_min = m.min()
+                                changed = True
+                    if changed:
+                        m_min = m.min()
     out[:] = m
 
 
