@@ -3,6 +3,7 @@ vectorised NumPy reference in the same run.
 
     python benchmarks/bench_spacetime.py            # prints a Markdown report
     python benchmarks/bench_spacetime.py --quick    # fewer repeats and reference replicates
+    python benchmarks/bench_spacetime.py --write    # and write benchmarks/RESULTS_spacetime.md
 
 Timed, for a retrospective and a prospective space-time Poisson scan (50% circles, 50% of the
 study period): the whole ``spacetime_scan`` call (windows, observed scan, 999 replications) on
@@ -81,6 +82,8 @@ def time_numpy(data, analysis, n_reps):
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--write", action="store_true",
+                    help="also write the report to benchmarks/RESULTS_spacetime.md")
     args = ap.parse_args(argv)
     repeats = 1 if args.quick else 3
     data = synthetic()
@@ -99,7 +102,9 @@ def main(argv=None):
         "",
         f"Machine: 2 vCPU AMD EPYC (shared with other jobs), {cpu}, Numba threads "
         f"{nb.get_num_threads()}, Python {platform.python_version()}, NumPy {np.__version__}, "
-        f"Numba {nb.__version__}.",
+        f"Numba {nb.__version__}; load average at the end {os.getloadavg()[0]:.1f} (other "
+        "engineers' jobs share the 2 cores, so absolute times vary by up to 2× between runs; "
+        "the ratios are from the same run).",
         "",
         f"Data: {N_LOCATIONS} random locations × {N_WEEKS} weekly periods, Poisson, circles up to "
         f"50% of the population, time windows up to 26 weeks; {R} replications.  Numba: the "
@@ -119,6 +124,9 @@ def main(argv=None):
               ""]
     report = "\n".join(lines)
     print(report)
+    if args.write:
+        (Path(__file__).parent / "RESULTS_spacetime.md").write_text(
+            report + "\nReproduce: `python benchmarks/bench_spacetime.py --write`.\n")
     return report
 
 
