@@ -111,6 +111,32 @@ def _llr_bound(model, c, w, C, W):
             + _term_bound(C - c, n_out * p) + _term_bound(n_out - (C - c), n_out * (1.0 - p)))
 
 
+@nb.njit(cache=True, inline="always")
+def _may_beat_high(model, c, w, C, W, m):
+    """Whether a window whose block maximum count is c > e might have an LLR above m.
+
+    Poisson first tries a test with no division or root: with d = c - e, the bound of
+    :func:`_llr_bound` is at most d^2 (1/(2e) + 1/(C-e)) (sqrt(1+x) <= 1 + x/2 and C >= c), so
+    d^2 (C + e) <= 2 m e (C - e) already rules the window out.
+    """
+    if model == POISSON:
+        d = c - w
+        if d * d * (C + w) * SAFETY <= 2.0 * m * w * (C - w):
+            return False
+    return _llr_bound(model, c, w, C, W) * SAFETY > m
+
+
+@nb.njit(cache=True, inline="always")
+def _may_beat_low(model, c, w, C, W, m):
+    """As :func:`_may_beat_high` for c < e: by the symmetry (c, e) -> (C-c, C-e) the quick
+    Poisson test is d^2 (2C - e) <= 2 m e (C - e) with d = e - c."""
+    if model == POISSON:
+        d = w - c
+        if d * d * (2.0 * C - w) * SAFETY <= 2.0 * m * w * (C - w):
+            return False
+    return _llr_bound(model, c, w, C, W) * SAFETY > m
+
+
 @nb.njit(parallel=True, cache=True)
 def best_window_per_centre(offsets, neighbors, weights, cases, C, W, model, direction,
                            min_cases, best_llr, best_size):
@@ -166,16 +192,16 @@ def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min
             if not _valid(model, w, C, W):
                 continue
             e = _expected(model, w, C, W)
-            if direction != LOW and c_hi > e and _llr_bound(model, c_hi, w, C, W) * SAFETY > m_min:
+            if direction != LOW and c_hi > e and _may_beat_high(model, c_hi, w, C, W, m_min):
                 for b in range(B):
-                    if c[b] > e and c[b] >= min_cases and _llr_bound(model, c[b], w, C, W) * SAFETY > m[b]:
+                    if c[b] > e and c[b] >= min_cases and _may_beat_high(model, c[b], w, C, W, m[b]):
                         v = _llr(model, c[b], w, C, W)
                         if v > m[b]:
                             m[b] = v
                 m_min = m.min()
-            if direction != HIGH and c_lo < e and _llr_bound(model, c_lo, w, C, W) * SAFETY > m_min:
+            if direction != HIGH and c_lo < e and _may_beat_low(model, c_lo, w, C, W, m_min):
                 for b in range(B):
-                    if c[b] < e and _llr_bound(model, c[b], w, C, W) * SAFETY > m[b]:
+                    if c[b] < e and _may_beat_low(model, c[b], w, C, W, m[b]):
                         v = _llr(model, c[b], w, C, W)
                         if v > m[b]:
                             m[b] = v

@@ -66,3 +66,19 @@ def test_single_location_cluster_by_hand():
     assert res.most_likely.llr == pytest.approx(c * math.log(c / e) + (C - c) * math.log((C - c) / (C - e)))
     assert res.most_likely.relative_risk == pytest.approx((c / e) / ((C - c) / (C - e)))
     assert res.most_likely.observed_over_expected == pytest.approx(9 / 4)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.integers(2, 2000), st.floats(0.001, 0.999), st.floats(0.0, 1.0), st.floats(0.0, 1.0))
+def test_quick_skip_tests_never_skip_a_winning_window(C, share, u, v):
+    """_may_beat_* may only say False when the window's LLR is at most m."""
+    e = share * C
+    c_high = math.ceil(e + u * (C - e)) if e < C else C
+    c_low = math.floor(u * e)
+    for c, may_beat in ((c_high, K._may_beat_high), (c_low, K._may_beat_low)):
+        if c == e or not 0 <= c <= C:
+            continue
+        llr = K.poisson_llr(float(c), e, float(C))
+        m = v * 2 * llr  # half the time below the LLR, half above
+        if llr > m:
+            assert may_beat(K.POISSON, float(c), e, float(C), float(C), m)
