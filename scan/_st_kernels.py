@@ -50,13 +50,13 @@ def _max_difference(hi_row, lo_row):
 @nb.njit(cache=True, inline="always")
 def _may_beat(c, e, C, m):
     """A necessary condition, without logarithm, square root or division, for a window with
-    c > e cases to beat ``m`` through the kernels' log-free bound.
+    c > e cases (e < C) to have an LLR above ``m / SAFETY`` (so above ``m``).
 
-    With sqrt(z) <= (z + 1) / 2 in the inside term, the bound of
-    :func:`scan._kernels._llr_bound` is at most ``U = (c - e)^2 (2C - c + e) / (2e (2C - c - e))``
-    (exact to second order at c = e, like the bound).  ``bound * SAFETY > m`` needs
-    ``U > m / SAFETY``; both sides are multiplied out (all factors positive) and a relative
-    slack of 1e-12 covers rounding, so no window that could win is ever skipped.
+    ln z <= (z - 1) / sqrt(z) <= (z^2 - 1) / (2z) for z >= 1 (inside, z = c / e) and
+    ln z <= 2 (z - 1) / (z + 1) for z <= 1 (outside) give
+    ``LLR <= U = (c - e)^2 (2C - c + e) / (2e (2C - c - e))``, exact to second order at c = e.
+    ``U > m / SAFETY`` is multiplied out (all factors positive) with a relative slack of 1e-12
+    for rounding, so no window that could raise a maximum is ever skipped.
     """
     d = c - e
     return d * d * (2.0 * C - c + e) * (1.0 + 1e-12) > 2.0 * (m / K.SAFETY) * e * (2.0 * C - c - e)

@@ -254,3 +254,17 @@ def test_parameter_errors():
         spacetime_scan(case_only, model="poisson", n_replications=0)
     with pytest.raises(ScanParameterError, match="'data' must be a SpaceTimeData"):
         spacetime_scan(np.zeros((3, 3)), n_replications=0)
+
+
+def test_dask_backend_equals_threads():
+    """The same SpaceTimeNullProblem runs unchanged on the Dask backend, bit for bit."""
+    distributed = pytest.importorskip("distributed")
+    data = random_spacetime(8, with_population=False)
+    threads = spacetime_scan(data, model="permutation", n_replications=130, rng=3)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        dask = spacetime_scan(data, model="permutation", n_replications=130, rng=3,
+                              backend="dask", client=client, block_size=64)
+    np.testing.assert_array_equal(threads.null_distribution, dask.null_distribution)
+    assert dask.clusters[0].p_value == threads.clusters[0].p_value
