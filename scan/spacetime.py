@@ -354,7 +354,10 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None, aggreg
     that time: a year means 1 July, a year/month the 15th, a date that day (SaTScan's rule);
     the population is interpolated linearly between census times and held constant outside.
     x, y must be the same on every row of an id.  ``start``/``end`` default to the span of the
-    times (the end of the last period named).  For latlong, x is longitude and y latitude.
+    times: from the earliest time to the end of the last aggregation interval, counting
+    intervals from the latest time (``--time-aggregation week`` with weekly rows dated by their
+    first day ends six days after the latest date; month and year end with the calendar month or
+    year of the latest time).  For latlong, x is longitude and y latitude.
     ``time_aggregation`` defaults to the precision of the times: "year" when every time is a
     year, "month" when they are year/months, else "day".
     """
@@ -416,8 +419,8 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None, aggreg
     if s is None:
         s = days.min()
     if e is None:
-        last = int(np.argmax(days))
-        e = period_end(days[last], precision[last])
+        e = _default_end(days.max(), precision[int(np.argmax(days))], time_aggregation,
+                         aggregation_length)
     census = {}
     if "population" in df:
         pop = pd.to_numeric(df["population"], errors="coerce").to_numpy(np.float64)
@@ -440,6 +443,21 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None, aggreg
                                 start=s, end=e, time_unit=time_aggregation,
                                 aggregation_length=aggregation_length, coordinates=coordinates,
                                 crs=crs, source=file, **census)
+
+
+def _default_end(last: np.datetime64, precision: str, unit: str, length: int) -> np.datetime64:
+    """Last day of the study period when only the records say: the end of the period the latest
+    time names, extended to a whole aggregation interval starting at it."""
+    from .io.satscan import period_end
+
+    end = period_end(last, precision)
+    if unit in ("day", "week"):
+        step = length * (7 if unit == "week" else 1)
+        return max(end, last + step - 1)
+    months = length * (12 if unit == "year" else 1)
+    first = np.datetime64(last, "Y" if unit == "year" else "M")
+    whole = (np.datetime64(first, "M") + months).astype("datetime64[D]") - 1
+    return max(end, whole)
 
 
 def satscan_spacetime_data(data, *, time_aggregation: TimeUnit, aggregation_length: int = 1,

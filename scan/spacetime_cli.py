@@ -9,6 +9,12 @@ import argparse
 
 from .errors import ScanParameterError
 
+_DEFAULT = "default"
+
+
+def _crs_for(args, default):
+    return default if args.crs == _DEFAULT else args.crs
+
 
 def add_parser(sub) -> argparse.ArgumentParser:
     from .cli import _crs, _fraction, add_inference_options, add_output_options, \
@@ -31,8 +37,9 @@ def add_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--coordinates", choices=("cartesian", "latlong"), default="cartesian",
                    help="(default: %(default)s; latlong: x is longitude, y latitude; a SaTScan "
                         ".geo file gives latitude first)")
-    p.add_argument("--crs", type=_crs, default=None, metavar="EPSG:XXXX",
-                   help="projected CRS of cartesian coordinates (default: none)")
+    p.add_argument("--crs", type=_crs, default=_DEFAULT, metavar="EPSG:XXXX",
+                   help="projected CRS of cartesian coordinates, 'none' for plain numbers "
+                        "(default: EPSG:27700 for a CSV, none for SaTScan files)")
     g = p.add_argument_group("SaTScan files")
     g.add_argument("--cas", metavar="FILE", help="SaTScan case file with dates")
     g.add_argument("--geo", metavar="FILE", help="SaTScan coordinates file")
@@ -66,6 +73,7 @@ def add_parser(sub) -> argparse.ArgumentParser:
 
 def read_input(args):
     """(SpaceTimeData, scan keyword arguments) from the parsed options."""
+    from .data import DEFAULT_CRS
     from .spacetime import read_satscan_spacetime, read_spacetime_csv, satscan_prm_spacetime
 
     scan_kwargs = dict(
@@ -92,14 +100,16 @@ def read_input(args):
         data = read_satscan_spacetime(args.cas, geo=args.geo, pop=args.pop,
                                       coordinates=args.coordinates, start=args.start,
                                       end=args.end, time_aggregation=args.time_aggregation or "day",
-                                      aggregation_length=args.aggregation_length, crs=args.crs)
+                                      aggregation_length=args.aggregation_length,
+                                      crs=_crs_for(args, None))
         return data, scan_kwargs
     if not args.data:
         raise ScanParameterError("DATA", "a CSV file with columns id,x,y,time,cases[,population]",
                                  None, "or pass SaTScan files with --cas and --geo, or --prm")
     data = read_spacetime_csv(args.data, time_aggregation=args.time_aggregation,
                               aggregation_length=args.aggregation_length, start=args.start,
-                              end=args.end, coordinates=args.coordinates, crs=args.crs)
+                              end=args.end, coordinates=args.coordinates,
+                              crs=_crs_for(args, DEFAULT_CRS))
     return data, scan_kwargs
 
 

@@ -241,3 +241,40 @@ def test_read_satscan_spacetime_matches_prm_route():
     b, _ = satscan_prm_spacetime(s / "NewMexicoSpaceTimePoisson.prm")
     np.testing.assert_array_equal(a.cases, b.cases)
     np.testing.assert_allclose(a.expected, b.expected, rtol=1e-12)
+
+
+def test_csv_weekly_through_cli(tmp_path):
+    """The borough's weekly counts as the CLI's CSV, weeks dated by their Monday."""
+    from scan.datasets import borough_weekly, load_borough
+
+    df = borough_weekly()
+    areas = load_borough().areas.set_index("id")
+    df["x"] = areas.loc[df["id"], "x"].to_numpy()
+    df["y"] = areas.loc[df["id"], "y"].to_numpy()
+    df["time"] = df["week_start"].dt.strftime("%Y-%m-%d")
+    path = tmp_path / "weekly.csv"
+    df[["id", "x", "y", "time", "cases", "population"]].to_csv(path, index=False)
+    data = read_spacetime_csv(path, time_aggregation="week")
+    assert data.n_intervals == 52 and str(data.study_end) == "2023-12-31"
+    direct = borough_spacetime()
+    np.testing.assert_array_equal(data.cases, direct.cases)
+    np.testing.assert_allclose(data.expected, direct.expected, rtol=1e-12)
+    out = tmp_path / "out"
+    rc = _cli(["spacetime", str(path), "--time-aggregation", "week",
+               "--model", "permutation", "--analysis", "prospective", "--max-temporal-length",
+               "8", "--earlier-analyses", "3", "--replications", "19", "--seed", "2", "--out",
+               str(out), "--quiet"])
+    assert rc == 0
+    res = json.loads((out / "result.json").read_text())
+    top = res["clusters"][0]
+    assert res["parameters"]["max_temporal_intervals"] == 8
+    assert res["parameters"]["n_earlier_analyses"] == 3
+    adj = 1 - (1 - top["p_value"]) ** (1 / 4)
+    assert top["recurrence_interval"] == pytest.approx(7 / adj)
+    assert top["end"] == "2023-12-31"
+    assert (out / "clusters.geojson").exists() and (out / "locations.csv").exists()
+
+
+def test_cli_errors(tmp_path, capsys):
+    assert _cli(["spacetime", "--out", str(tmp_path / "x")]) == 2
+    assert "'DATA' must be a CSV file with columns id,x,y,time,cases" in capsys.readouterr().err
