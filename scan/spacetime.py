@@ -10,11 +10,13 @@ the spatial windows (:func:`scan.windows.build_windows`), the seeding scheme and
 SaTScan's conventions, followed here:
 
 - **Time intervals** are counted back from the end of the study period: boundaries at
-  ``end + 1 day - k × length`` aggregation units (calendar months and years).  When the study
-  period is not a whole number of intervals, the remainder joins the FIRST interval, which is
-  longer than the others (never shorter).
+  ``end + 1 day - k × length`` aggregation units (calendar months and years, with SaTScan's
+  month-end rule, :func:`shift_back`).  When the study period is not a whole number of
+  intervals, the remainder joins the FIRST interval, which is longer than the others (never
+  shorter), as SaTScan 9+ does (``CSaTScanData::SetIntervalStartTimes``).
 - **Maximum temporal window**: a fraction of the study period (default 0.5) gives
-  ``floor(floor(study length in units × fraction) / aggregation length)`` intervals; a length in
+  ``floor(floor(study length in units × fraction) / aggregation length)`` intervals (weeks are
+  counted as days, a week interval being 7 days long, as SaTScan has no week unit); a length in
   aggregation units gives ``floor(max_temporal_length / aggregation length)``.  The minimum is 1
   interval.
 - **Populations** at census times: a year means 1 July, a year/month the 15th, a full date that
@@ -60,24 +62,47 @@ DAYS_PER_UNIT = {"day": 1.0, "week": 7.0, "month": 365.25 / 12.0, "year": 365.25
 
 
 # ============================================================================ time intervals
-def _months(day: np.datetime64) -> int:
-    return int(np.datetime64(day, "M").astype(np.int64))
+def _ymd(day: np.datetime64) -> tuple[int, int, int]:
+    y, m, d = str(np.datetime64(day, "D")).split("-")
+    return int(y), int(m), int(d)
+
+
+def _days_in_month(y: int, m: int) -> int:
+    first = np.datetime64(f"{y:04d}-{m:02d}", "M")
+    return int(((first + 1).astype("datetime64[D]") - first.astype("datetime64[D]"))
+               .astype(np.int64))
+
+
+def _date(y: int, m: int, d: int) -> np.datetime64:
+    return np.datetime64(f"{y:04d}-{m:02d}-{d:02d}", "D")
 
 
 def shift_back(day: np.datetime64, unit: str, k: int) -> np.datetime64:
-    """``day`` moved back by k units: days, weeks, or calendar months/years keeping the day of
-    the month (clamped to the month's last day)."""
+    """``day`` moved back by k units as SaTScan's ``DecrementableEndDate`` does.
+
+    Days and weeks: 1 or 7 days a unit.  Months and years are calendar units keeping the day of
+    the month; when ``day`` is the last day of its month (or later than the 28th) the target day
+    is 31 (29 for 29 February; else that day), and a month too short for it rolls over to the
+    first day of the following month (from 31 March one month back is 1 March, two months back
+    31 January).
+    """
     day = np.datetime64(day, "D")
-    if unit == "day":
-        return day - k
-    if unit == "week":
-        return day - 7 * k
-    months = k * (12 if unit == "year" else 1)
-    dom = int((day - np.datetime64(day, "M").astype("datetime64[D]")).astype(np.int64))
-    month = np.datetime64(day, "M") - months
-    last = int(((month + 1).astype("datetime64[D]") - month.astype("datetime64[D]"))
-               .astype(np.int64)) - 1
-    return month.astype("datetime64[D]") + min(dom, last)
+    if unit in ("day", "week"):
+        return day - k * (7 if unit == "week" else 1)
+    y, m, d = _ymd(day)
+    total = y * 12 + (m - 1) - k * (12 if unit == "year" else 1)
+    y2, m2 = divmod(total, 12)
+    m2 += 1
+    n2 = _days_in_month(y2, m2)
+    if d == _days_in_month(y, m):
+        target = 29 if (m == 2 and d == 29) else 31
+    elif d > 28:
+        target = d
+    else:
+        return _date(y2, m2, d)
+    if target > n2:
+        return _date(y2, m2, n2) + 1
+    return _date(y2, m2, target)
 
 
 def time_intervals(start, end, unit: TimeUnit = "day", length: int = 1):
@@ -114,22 +139,23 @@ def time_intervals(start, end, unit: TimeUnit = "day", length: int = 1):
 
 
 def study_length_in_units(start, end, unit: TimeUnit) -> float:
-    """Length of [start, end] in aggregation units (calendar months/years, fractional)."""
-    start, stop = np.datetime64(start, "D"), np.datetime64(end, "D") + 1
-    days = float((stop - start).astype(np.int64))
-    if unit == "day":
-        return days
-    if unit == "week":
-        return days / 7.0
-    m0, m1 = _months(start), _months(stop)
-
-    def frac(day, m):
-        first = np.datetime64(m, "M").astype("datetime64[D]")
-        size = float(((np.datetime64(m, "M") + 1).astype("datetime64[D]") - first).astype(np.int64))
-        return float((day - first).astype(np.int64)) / size
-
-    months = (m1 - m0) + frac(stop, m1) - frac(start, m0)
-    return months if unit == "month" else months / 12.0
+    """Length of [start, end] in units, as SaTScan's ``CalculateNumberOfTimeIntervals``: whole
+    units counted back from ``end + 1`` (:func:`shift_back`) plus the fraction left at the
+    start (in days of the start's year or month); days for "day" and "week"."""
+    start, end = np.datetime64(start, "D"), np.datetime64(end, "D")
+    if unit in ("day", "week"):
+        return float((end + 1 - start).astype(np.int64))
+    n, k = 0.0, 1
+    b = shift_back(end + 1, unit, k)
+    while b > start:
+        n += 1
+        k += 1
+        b = shift_back(end + 1, unit, k)
+    if b == start:
+        return n + 1
+    y, m, _ = _ymd(start)
+    size = (366 if _days_in_month(y, 2) == 29 else 365) if unit == "year" else _days_in_month(y, m)
+    return n + (size - float((start - b).astype(np.int64))) / size
 
 
 def max_temporal_intervals(start, end, unit: TimeUnit, length: int, n_intervals: int, *,
@@ -146,7 +172,7 @@ def max_temporal_intervals(start, end, unit: TimeUnit, length: int, n_intervals:
             raise ScanParameterError("max_temporal_fraction", "in (0, 0.9]", fraction,
                                      "SaTScan's default is 0.5 (50% of the study period)")
         units = math.floor(study_length_in_units(start, end, unit) * fraction + 1e-9)
-        n = int(units // length)
+        n = int(units // (length * (7 if unit == "week" else 1)))
         name, value = "max_temporal_fraction", fraction
     if n < 1:
         raise ScanParameterError(name, "large enough for at least one whole interval", value,

@@ -38,11 +38,29 @@ def test_intervals_exact_fit_and_calendar_units():
     assert len(starts) == 1 and str(ends[0]) == "2020-01-02"
 
 
+def test_month_end_rule_as_satscan():
+    from scan.spacetime import shift_back, study_length_in_units
+
+    # 31 March: one month back rolls over to 1 March, two months back is 31 January
+    assert str(shift_back(D("2020-03-31"), "month", 1)) == "2020-03-01"
+    assert str(shift_back(D("2020-03-31"), "month", 2)) == "2020-01-31"
+    assert str(shift_back(D("2020-03-31"), "month", 4)) == "2019-12-01"   # November has 30
+    assert str(shift_back(D("2020-02-29"), "year", 1)) == "2019-03-01"
+    assert str(shift_back(D("2020-01-15"), "month", 3)) == "2019-10-15"
+    starts, ends = time_intervals("2020-01-01", "2020-03-30", "month")
+    assert [str(v) for v in starts] == ["2020-01-01", "2020-03-01"]
+    assert [str(v) for v in ends] == ["2020-02-29", "2020-03-30"]
+    assert study_length_in_units("1973-01-01", "1991-12-31", "year") == 19
+    assert study_length_in_units("2001-01-15", "2001-12-31", "month") == pytest.approx(11 + 17 / 31)
+    assert study_length_in_units("2001-11-01", "2001-11-24", "week") == 24   # days
+
+
 def test_max_temporal_intervals():
     assert max_temporal_intervals("1973-01-01", "1991-12-31", "year", 1, 19) == 9
     assert max_temporal_intervals("2023-01-02", "2023-12-31", "week", 1, 52) == 26
     assert max_temporal_intervals("2001-11-01", "2001-11-24", "day", 1, 24, max_length=7) == 7
-    # floor(floor(24 days * 0.5) / 5 days) = 2
+    # floor(floor(24 days * 0.5) / 5 days) = 2; weeks count as 7 days: floor(floor(30 / 2) / 7)
+    assert max_temporal_intervals("2001-11-01", "2001-11-30", "week", 1, 4, fraction=0.5) == 2
     assert max_temporal_intervals("2001-11-01", "2001-11-24", "day", 5, 4, fraction=0.5) == 2
     assert max_temporal_intervals("2001-11-01", "2001-11-24", "day", 2, 12, max_length=7) == 3
 
