@@ -625,7 +625,10 @@ def satscan_prm_spacetime(prm, *, base_dir=None) -> tuple[SpaceTimeData, dict]:
                                 aggregation_length=s.get("TimeAggregationLength", 1))
     kwargs: dict = dict(model=model, analysis=analysis,
                         max_population_fraction=s.get("MaxSpatialSizeInPopulationAtRisk", 50) / 100,
-                        min_temporal_length=s.get("MinimumTemporalClusterSize", 1),
+                        # SaTScan: ceil(minimum size in units / aggregation length) intervals
+                        min_temporal_length=max(1, math.ceil(
+                            s.get("MinimumTemporalClusterSize", 1)
+                            / s.get("TimeAggregationLength", 1))),
                         min_cases=s.get("MinimumCasesInHighRateClusters", 2),
                         n_replications=s.get("MonteCarloReps", 999))
     if raw.get("UseDistanceFromCenterOption", "n").lower() == "y":
