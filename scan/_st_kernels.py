@@ -203,18 +203,31 @@ def _prefix_into(cell, T, draws, b):
             draws[j, t + 1, b] = acc
 
 
+BLOCK_BYTES = 32 * 2**20
+"""Largest block of prefix-summed draws (n_locations × (T + 1) × block int32) per thread."""
+
+
+def block_size(n_locations: int, n_intervals: int) -> int:
+    """Replicates side by side: ``BLOCK`` (64), fewer for large space-time tables so that a
+    block's draws stay within :data:`BLOCK_BYTES`; a multiple of 8, at least 8.  The maxima do
+    not depend on it (each replicate's maximum is exact)."""
+    fit = BLOCK_BYTES // (4 * max(1, n_locations) * (n_intervals + 1))
+    return int(max(8, min(BLOCK, fit // 8 * 8)))
+
+
 @nb.njit(parallel=True, cache=True)
 def replicate_maxima_st(offsets, neighbors, cum_expected, C, min_len, max_len, first_end,
-                        min_cases, states, null_kind, prob, alias, case_loc, case_time, out):
-    """Maxima of the replications whose xoshiro states are ``states``, in blocks of ``BLOCK``
+                        min_cases, states, null_kind, prob, alias, case_loc, case_time, block,
+                        out):
+    """Maxima of the replications whose xoshiro states are ``states``, in blocks of ``block``
     spread over threads; each block writes only its own slice of ``out``."""
     R = states.shape[0]
     n = cum_expected.shape[0]
     T = cum_expected.shape[1] - 1
-    n_blocks = (R + BLOCK - 1) // BLOCK
+    n_blocks = (R + block - 1) // block
     for blk in nb.prange(n_blocks):
-        r0 = blk * BLOCK
-        r1 = min(R, r0 + BLOCK)
+        r0 = blk * block
+        r1 = min(R, r0 + block)
         draws = np.zeros((n, T + 1, r1 - r0), dtype=np.int32)
         cell = np.zeros(n * T, dtype=np.int32)
         labels = np.empty(case_time.shape[0], dtype=np.int64)

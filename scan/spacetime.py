@@ -691,10 +691,11 @@ class SpaceTimeNullProblem:
 
         states = replicate_states(self.entropy, start, stop)
         out = np.zeros(stop - start)
+        block = SK.block_size(self.cum_expected.shape[0], self.cum_expected.shape[1] - 1)
         SK.replicate_maxima_st(self.offsets, self.neighbors, self.cum_expected, self.total_cases,
                                self.min_len, self.max_len, self.first_end, self.min_cases,
                                states, self.null_kind, self.prob, self.alias, self.case_loc,
-                               self.case_time, out)
+                               self.case_time, block, out)
         return out
 
 

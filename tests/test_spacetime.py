@@ -268,3 +268,15 @@ def test_dask_backend_equals_threads():
                               backend="dask", client=client, block_size=64)
     np.testing.assert_array_equal(threads.null_distribution, dask.null_distribution)
     assert dask.clusters[0].p_value == threads.clusters[0].p_value
+
+
+def test_block_size_does_not_change_maxima(monkeypatch):
+    """Large tables run in smaller blocks; every replicate's maximum is unchanged."""
+    data = random_spacetime(10)
+    full = spacetime_scan(data, n_replications=100, rng=4).null_distribution
+    assert SK.block_size(data.n_locations, data.n_intervals) == 64
+    assert SK.block_size(5000, 365) == 8
+    monkeypatch.setattr(SK, "BLOCK_BYTES", 4 * data.n_locations * (data.n_intervals + 1) * 24)
+    assert SK.block_size(data.n_locations, data.n_intervals) == 24
+    small = spacetime_scan(data, n_replications=100, rng=4).null_distribution
+    np.testing.assert_array_equal(full, small)
