@@ -265,6 +265,11 @@ class SpaceTimeData:
                                      "column or a .pop file)")
         return self.expected
 
+    def measure(self, model: str) -> np.ndarray:
+        """Per-location weights for the circles' size cap (SaTScan's "population at risk"):
+        the expected counts over the study period, i.e. the cases for the permutation model."""
+        return self.model_expected(model).sum(axis=1)
+
     def to_dataframe(self):
         """One row per location: totals over the study period."""
         import pandas as pd
@@ -802,7 +807,7 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                           centres=np.array([0], dtype=np.int64), max_population_fraction=1.0,
                           max_radius=None)
     else:
-        windows = build_windows(data.coords, expected.sum(axis=1), coordinates=data.coordinates,
+        windows = build_windows(data.coords, data.measure(model), coordinates=data.coordinates,
                                 max_population_fraction=max_population_fraction,
                                 max_radius=max_radius)
     first_end = T if analysis == "prospective" else min_temporal_length

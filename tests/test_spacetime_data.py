@@ -296,3 +296,35 @@ def test_csv_weekly_through_cli(tmp_path):
 def test_cli_errors(tmp_path, capsys):
     assert _cli(["spacetime", "--out", str(tmp_path / "x")]) == 2
     assert "'DATA' must be a CSV file with columns id,x,y,time,cases" in capsys.readouterr().err
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(start=st.dates(min_value=__import__("datetime").date(1990, 1, 1),
+                      max_value=__import__("datetime").date(2030, 1, 1)),
+       days=st.integers(0, 3000), unit=st.sampled_from(["day", "week", "month", "year"]),
+       length=st.integers(1, 4))
+def test_intervals_partition_the_period(start, days, unit, length):
+    """Contiguous, cover [start, end], counted back from the end (every interval but the first
+    is exactly `length` units), first interval at least one whole interval when possible."""
+    from scan.spacetime import shift_back
+
+    start = np.datetime64(start, "D")
+    end = start + days
+    starts, ends = time_intervals(start, end, unit, length)
+    assert starts[0] == start and ends[-1] == end
+    np.testing.assert_array_equal(starts[1:], ends[:-1] + 1)
+    assert (ends >= starts).all()
+    k = len(starts)
+    for j in range(1, k):   # interval j (from the end: k - j) starts k - j steps back
+        assert starts[j] == shift_back(end + 1, unit, (k - j) * length)
+    b_k = shift_back(end + 1, unit, k * length)          # the boundary merged away, if any
+    if b_k >= start:
+        # the first interval holds one whole interval [b_k, ...) and a remainder shorter than
+        # a whole interval before it (none for an exact fit)
+        assert b_k == start or shift_back(end + 1, unit, (k + 1) * length) < start
+    else:
+        assert k == 1                # the whole period is shorter than one interval
