@@ -328,3 +328,39 @@ def test_intervals_partition_the_period(start, days, unit, length):
         assert b_k == start or shift_back(end + 1, unit, (k + 1) * length) < start
     else:
         assert k == 1                # the whole period is shorter than one interval
+
+
+@needs_reference
+@pytest.mark.parametrize("key,value,match", [
+    ("IterativeScan", "y", r"'IterativeScan \(in .*\)' must be a setting scan implements; got 'y'"),
+    ("ScanAreas", "3", "only high rates"),
+    ("AdjustForEarlierAnalyses", "y", "pass n_earlier_analyses="),
+    ("AnalysisType", "1", "use 2, 3 or 4"),
+    ("TimeTrendAdjustmentType", "2", "no adjustment"),
+])
+def test_prm_settings_not_implemented_are_refused(tmp_path, key, value, match):
+    from scan.errors import ScanParameterError
+
+    text = (SAMPLES / "NewMexicoSpaceTimePoisson.prm").read_text()
+    lines = [f"{key}={value}" if line.startswith(f"{key}=") else line
+             for line in text.splitlines()]
+    prm = tmp_path / "changed.prm"
+    prm.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ScanParameterError, match=match):
+        satscan_prm_spacetime(prm, base_dir=SAMPLES)
+
+
+def test_csv_population_conflict_and_case_file_without_dates(tmp_path):
+    bad = _write_csv(tmp_path / "f.csv", ["A,0,0,2011,1,100", "A,0,0,2011,2,150"])
+    with pytest.raises(ScanInputError, match=r"line 3, field 'population'.*one population"):
+        read_spacetime_csv(bad, crs=None)
+    cas = tmp_path / "a.cas"
+    cas.write_text("A 1\nB 2\n")
+    geo = tmp_path / "a.geo"
+    geo.write_text("A 0 0\nB 1 1\n")
+    from scan.io.satscan import read_satscan_data
+    from scan.spacetime import satscan_spacetime_data
+
+    records = read_satscan_data(cas, geo=geo, dates=False)
+    with pytest.raises(ScanInputError, match="the case file has no dates"):
+        satscan_spacetime_data(records, time_aggregation="day")
