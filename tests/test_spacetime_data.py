@@ -1,10 +1,13 @@
 """Space-time data: intervals, temporal window sizes, census interpolation, readers, SaTScan
 sample files end to end (through the CLI) and the embedded borough."""
+import datetime
 import json
 
 import numpy as np
 import pytest
 from conftest import REFERENCE, needs_reference
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from scan.errors import ScanInputError
 from scan.spacetime import (borough_spacetime, build_spacetime_data, interval_person_time,
@@ -298,13 +301,8 @@ def test_cli_errors(tmp_path, capsys):
     assert "'DATA' must be a CSV file with columns id,x,y,time,cases" in capsys.readouterr().err
 
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-
 @settings(max_examples=200, deadline=None)
-@given(start=st.dates(min_value=__import__("datetime").date(1990, 1, 1),
-                      max_value=__import__("datetime").date(2030, 1, 1)),
+@given(start=st.dates(min_value=datetime.date(1990, 1, 1), max_value=datetime.date(2030, 1, 1)),
        days=st.integers(0, 3000), unit=st.sampled_from(["day", "week", "month", "year"]),
        length=st.integers(1, 4))
 def test_intervals_partition_the_period(start, days, unit, length):
