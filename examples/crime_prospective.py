@@ -34,7 +34,8 @@ def load(folder: Path):
     centroids = pd.read_csv(folder / FILES[1]).set_index("lsoa11cd")
     pop = pd.read_csv(folder / FILES[2]).set_index("LSOA11CD")["Persons_All-Ages"]
     ids = np.array(sorted(crime["LSOA11CD"].unique()))
-    return crime, ids, centroids.loc[ids, ["x_bng", "y_bng"]].to_numpy(float), pop.loc[ids].to_numpy(float)
+    coords = centroids.loc[ids, ["x_bng", "y_bng"]].to_numpy(float)
+    return crime, ids, coords, pop.loc[ids].to_numpy(float)
 
 
 def category_data(crime, category, ids, coords, population):

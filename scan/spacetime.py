@@ -373,7 +373,8 @@ def _census_instants(days: np.ndarray, precision: np.ndarray) -> np.ndarray:
     return census_instant(days, precision)
 
 
-def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None, aggregation_length: int = 1,
+def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
+                       aggregation_length: int = 1,
                        start=None, end=None, coordinates: str = "cartesian",
                        crs: str | None = DEFAULT_CRS) -> SpaceTimeData:
     """Read a long CSV with columns ``id,x,y,time,cases[,population]``.
@@ -598,7 +599,8 @@ def satscan_prm_spacetime(prm, *, base_dir=None) -> tuple[SpaceTimeData, dict]:
     for key in ("TimeTrendAdjustmentType", "SpatialAdjustmentType"):
         if raw.get(key, "0") not in ("0", ""):
             unsupported(key, raw[key], "set it to 0 (no adjustment)")
-    for key in ("AdjustForWeeklyTrends", "UseAdjustmentsByRRFile", "UseMaxCirclePopulationFileOption",
+    for key in ("AdjustForWeeklyTrends", "UseAdjustmentsByRRFile",
+                "UseMaxCirclePopulationFileOption",
                 "UseNeighborsFile", "UseMetaLocationsFile", "UseLocationsNetworkFile",
                 "AdjustForEarlierAnalyses", "RiskLimitHighClusters"):
         if raw.get(key, "n").lower() == "y":

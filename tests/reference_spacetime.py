@@ -3,9 +3,9 @@
 Written from the definitions, sharing no code with the package (the circles come from the
 spatial reference in ``reference.py``): every cylinder (circle prefix × contiguous run of
 intervals) is enumerated, its cases and expected count summed from the (n, T) tables with plain
-slices, and the Poisson LLR taken from the spatial reference (``math.log``).  Order of visiting, and hence ties:
-circle size increasing, then the end of the time window increasing, then its length increasing;
-a cylinder replaces the best only with a strictly greater LLR.
+slices, and the Poisson LLR taken from the spatial reference (``math.log``).  Order of visiting,
+and hence ties: circle size increasing, then the end of the time window increasing, then its
+length increasing; a cylinder replaces the best only with a strictly greater LLR.
 
 ``max_llr_numpy`` is the vectorised NumPy version used as the benchmark baseline: for each centre
 it builds every cylinder's counts at once from prefix sums and takes the maximum LLR.

@@ -74,7 +74,8 @@ def test_person_time_by_hand():
     # census on 2000-07-01 (1000) and 2010-07-01 (2000): constant before, linear between
     days = np.array(["2000-07-01", "2010-07-01"], dtype="datetime64[D]")
     values = np.array([[1000.0, 2000.0]])
-    starts = np.array(["1999-01-01", "2000-01-01", "2005-01-01", "2012-01-01"], dtype="datetime64[D]")
+    starts = np.array(["1999-01-01", "2000-01-01", "2005-01-01", "2012-01-01"],
+                      dtype="datetime64[D]")
     ends = np.array(["1999-12-31", "2000-12-31", "2005-12-31", "2012-12-31"], dtype="datetime64[D]")
     got = interval_person_time(days, values, starts, ends)[0]
     span = 3652.0                       # days from 2000-07-01 to 2010-07-01
@@ -108,7 +109,8 @@ def test_expected_counts_covariate_adjusted_by_hand():
     pt = {("a", 0): 100 * days, ("a", 1): 300 * days, ("b", 0): 200 * days, ("b", 1): 50 * days}
     risk0 = (3 + 4) / (300 * 730.0)   # stratum 0 cases / person-days
     risk1 = (1 + 2) / (350 * 730.0)
-    want = np.array([risk0 * pt["a", 0] + risk1 * pt["a", 1], risk0 * pt["b", 0] + risk1 * pt["b", 1]])
+    want = np.array([risk0 * pt["a", 0] + risk1 * pt["a", 1],
+                     risk0 * pt["b", 0] + risk1 * pt["b", 1]])
     np.testing.assert_allclose(data.expected, want, rtol=1e-12)
     assert data.expected.sum() == pytest.approx(10.0)
     np.testing.assert_array_equal(data.cases, [[3, 1], [2, 4]])
