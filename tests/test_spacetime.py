@@ -1,4 +1,6 @@
 """Space-time scans against the slow reference, and the Monte Carlo properties of their nulls."""
+import math
+
 import numpy as np
 import pytest
 
@@ -280,3 +282,30 @@ def test_block_size_does_not_change_maxima(monkeypatch):
     assert SK.block_size(data.n_locations, data.n_intervals) == 24
     small = spacetime_scan(data, n_replications=100, rng=4).null_distribution
     np.testing.assert_array_equal(full, small)
+
+
+@pytest.mark.parametrize("model,analysis", [("poisson", "retrospective"),
+                                            ("permutation", "prospective")])
+def test_null_calibration(model, analysis):
+    """Data drawn from the null: the Monte Carlo p-value is at most alpha with probability alpha
+    (exactly, up to ties); tolerance 4 binomial standard errors of the number of data sets."""
+    base = random_spacetime(21)
+    n_sets, alpha, R = 300, 0.1, 39
+    rng = np.random.default_rng(2026)
+    # the null of both models: risk uniform over time, proportional to population in space
+    weight = np.outer(base.expected.sum(axis=1), np.ones(base.n_intervals))
+    p = (weight / weight.sum()).ravel()
+    hits = 0
+    for k in range(n_sets):
+        table = rng.multinomial(60, p).reshape(base.cases.shape)
+        loc, t = np.nonzero(table)
+        data = build_spacetime_data(base.ids, base.coords, case_loc=loc,
+                                    case_day=START + t, case_count=table[loc, t], start=START,
+                                    end=base.study_end, time_unit="day", crs=None,
+                                    census_loc=np.arange(base.n_locations),
+                                    census_day=np.full(base.n_locations, START),
+                                    census_value=base.expected.sum(axis=1))
+        res = spacetime_scan(data, model=model, analysis=analysis, n_replications=R, rng=k)
+        hits += res.p_value <= alpha
+    sd = math.sqrt(alpha * (1 - alpha) / n_sets)
+    assert abs(hits / n_sets - alpha) <= 4 * sd, hits / n_sets
