@@ -17,6 +17,11 @@ _LAZY = {
     "read_csv": ("scan.io.csv", "read_csv"),
     "read_satscan": ("scan.io.satscan", "read_satscan"),
     "load_borough": ("scan.datasets", "load_borough"),
+    "spacetime_scan": ("scan.spacetime", "spacetime_scan"),
+    "SpaceTimeData": ("scan.spacetime", "SpaceTimeData"),
+    "read_spacetime_csv": ("scan.spacetime", "read_spacetime_csv"),
+    "read_satscan_spacetime": ("scan.spacetime", "read_satscan_spacetime"),
+    "run_batch": ("scan.batch", "run_batch"),
 }
 
 __all__ = sorted(_LAZY) + ["__version__"]

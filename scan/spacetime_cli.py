@@ -115,11 +115,11 @@ def read_input(args):
 
 def spacetime_main(args) -> int:
     """Run ``scan spacetime`` from parsed arguments and write the outputs to ``args.out``."""
-    from .cli import backend_options, finish, numba_threads, progress_bar
+    from .cli import backend_options, finish, numba_threads, progress_bar, show_progress
     from .spacetime import spacetime_scan
 
     data, kwargs = read_input(args)
-    with numba_threads(args.threads), progress_bar(args.replications, not args.quiet) as progress:
+    with numba_threads(args.threads), progress_bar(args.replications, show_progress(args)) as progress:
         result = spacetime_scan(data, n_replications=args.replications, rng=args.seed,
                                 backend=args.backend, progress=progress,
                                 **backend_options(args), **kwargs)
