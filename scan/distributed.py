@@ -165,7 +165,8 @@ def run_dask(problem, n_replications: int, *,
         slot = {f.key: rng for f, rng in zip(futures, ranges)}
         done = 0
         try:
-            for future, maxima in as_completed(futures, with_results=True):
+            for future in as_completed(futures):
+                maxima = future.result()  # re-raises a block's error after its retries
                 start, stop = slot[future.key]
                 if maxima.shape != (stop - start,):
                     raise RuntimeError(f"block [{start}, {stop}) returned shape {maxima.shape}")
