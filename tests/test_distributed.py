@@ -108,6 +108,16 @@ def test_prefix_property_and_client_threads_untouched(client):
     assert short.null_distribution.tobytes() == long.null_distribution[:200].tobytes()
 
 
+class Failing:
+    def run(self, start, stop):
+        raise ValueError(f"block {start}-{stop} failed")
+
+
+def test_a_failing_block_raises_its_error(client):
+    with pytest.raises(ValueError, match=r"block \d+-\d+ failed"):
+        sd.run_dask(Failing(), 256, client=client, block_size=64)
+
+
 def test_zero_replications(client):
     assert sd.run_dask(Arange(), 0, client=client).shape == (0,)
 
