@@ -57,6 +57,19 @@ def test_dask_equals_threads_for_any_block_size(client, model, direction):
         assert_same_result(threads, dask)
 
 
+@pytest.mark.parametrize("model, analysis", [("poisson", "retrospective"),
+                                             ("permutation", "prospective")])
+def test_spacetime_dask_equals_threads(client, model, analysis):
+    from scan.spacetime import borough_spacetime, spacetime_scan
+
+    data = borough_spacetime(weeks=10)
+    kw = dict(model=model, analysis=analysis, n_replications=300, rng=3)
+    threads = spacetime_scan(data, **kw)
+    dask = spacetime_scan(data, backend="dask", client=client, block_size=64, **kw)
+    assert len(threads.clusters) > 0
+    assert_same_result(threads, dask)
+
+
 def test_default_block_size_and_latlong(client):
     area = random_dataset(4, coordinates="latlong", n=30)
     threads = scan.circular_scan(area, n_replications=R, rng=5)
