@@ -34,7 +34,6 @@ from scan.windows import build_windows
 
 MACHINE = ("2 vCPU AMD EPYC shared VM (cores shared with other jobs; about 1.2 cores of real "
            "throughput)")
-ENGLAND_LSOAS = 33_755
 NOTES = "<!-- notes: hand-written below this line, kept when the benchmark rewrites the file -->"
 
 
@@ -183,8 +182,8 @@ def main(argv=None):
         "",
         f"Problem: {n:,} random locations (100 x 100 km, populations 20-400, ~5% cases: "
         f"{int(C):,} cases), Poisson, windows up to 50% of the population "
-        f"({windows.n_windows:,} windows, {windows.n_windows / n:,.0f} per centre), direction high, "
-        f"{R:,} replications; problem scattered = {nbytes / 1e6:.1f} MB; windows built in "
+        f"({windows.n_windows:,} windows, {windows.n_windows / n:,.0f} per centre), direction "
+        f"high, {R:,} replications; problem scattered = {nbytes / 1e6:.1f} MB; windows built in "
         f"{windows_s:.1f} s (not timed below).",
         f"Command: `python benchmarks/bench_distributed.py --n {n} --replications {R} "
         f"--repeats {args.repeats}`; {args.repeats} repeat(s), configurations interleaved; "

@@ -79,15 +79,16 @@ def _check_options(n_replications, n_workers, threads_per_worker, block_size) ->
         if value is None and allow_none:
             return
         if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-            raise ScanParameterError(name, "a whole number >= 1" + (" or None" if allow_none else ""),
-                                     value)
+            allowed = "a whole number >= 1" + (" or None" if allow_none else "")
+            raise ScanParameterError(name, allowed, value)
 
     whole("n_workers", n_workers, False)
     whole("threads_per_worker", threads_per_worker, True)
     whole("block_size", block_size, True)
     if block_size is not None and block_size % BLOCK_MULTIPLE:
+        nearest = BLOCK_MULTIPLE * max(1, round(block_size / BLOCK_MULTIPLE))
         raise ScanParameterError("block_size", f"a multiple of {BLOCK_MULTIPLE}", block_size,
-                                 f"try {BLOCK_MULTIPLE * max(1, round(block_size / BLOCK_MULTIPLE))}")
+                                 f"try {nearest}")
 
 
 @contextlib.contextmanager
