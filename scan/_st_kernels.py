@@ -215,28 +215,38 @@ def block_size(n_locations: int, n_intervals: int) -> int:
     return int(max(8, min(BLOCK, fit // 8 * 8)))
 
 
+@nb.njit(cache=True, nogil=True)
+def _run_block_st(offsets, neighbors, cum_expected, C, min_len, max_len, first_end, min_cases,
+                  states, null_kind, prob, alias, case_loc, case_time, out):
+    """Draw one block's data sets side by side and sweep the cylinders once for all of them."""
+    n = cum_expected.shape[0]
+    T = cum_expected.shape[1] - 1
+    draws = np.zeros((n, T + 1, states.shape[0]), dtype=np.int32)
+    cell = np.zeros(n * T, dtype=np.int32)
+    labels = np.empty(case_time.shape[0], dtype=np.int64)
+    for b in range(states.shape[0]):
+        state = states[b].copy()
+        if null_kind == MULTINOMIAL:
+            _draw_multinomial(state, np.int64(C), prob, alias, cell)
+        else:
+            _permute_times(state, case_loc, case_time, labels, T, cell)
+        _prefix_into(cell, T, draws, b)
+    block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len, first_end,
+                    min_cases, out)
+
+
 @nb.njit(parallel=True, cache=True)
 def replicate_maxima_st(offsets, neighbors, cum_expected, C, min_len, max_len, first_end,
                         min_cases, states, null_kind, prob, alias, case_loc, case_time, block,
                         out):
     """Maxima of the replications whose xoshiro states are ``states``, in blocks of ``block``
-    spread over threads; each block writes only its own slice of ``out``."""
+    spread over threads; each block writes only its own slice of ``out``.  The block's work is a
+    function of its own: compiled inside the parallel loop body the sweep runs slower."""
     R = states.shape[0]
-    n = cum_expected.shape[0]
-    T = cum_expected.shape[1] - 1
     n_blocks = (R + block - 1) // block
     for blk in nb.prange(n_blocks):
         r0 = blk * block
         r1 = min(R, r0 + block)
-        draws = np.zeros((n, T + 1, r1 - r0), dtype=np.int32)
-        cell = np.zeros(n * T, dtype=np.int32)
-        labels = np.empty(case_time.shape[0], dtype=np.int64)
-        for b in range(r1 - r0):
-            state = states[r0 + b].copy()
-            if null_kind == MULTINOMIAL:
-                _draw_multinomial(state, np.int64(C), prob, alias, cell)
-            else:
-                _permute_times(state, case_loc, case_time, labels, T, cell)
-            _prefix_into(cell, T, draws, b)
-        block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len, first_end,
-                        min_cases, out[r0:r1])
+        _run_block_st(offsets, neighbors, cum_expected, C, min_len, max_len, first_end,
+                      min_cases, states[r0:r1], null_kind, prob, alias, case_loc, case_time,
+                      out[r0:r1])
