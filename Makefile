@@ -25,8 +25,12 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
 
+## Benchmarks (minutes; figures go in benchmarks/RESULTS*.md)
 bench: $(STAMP)
-	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/bench_spatial.py
+	$(BIN)/python benchmarks/calibration.py
+	$(BIN)/python benchmarks/bench_spacetime.py --write
+	$(BIN)/python benchmarks/bench_distributed.py
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
