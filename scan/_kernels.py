@@ -112,28 +112,32 @@ def _llr_bound(model, c, w, C, W):
 
 
 @nb.njit(cache=True, inline="always")
-def _may_beat_high(model, c, w, C, W, m):
-    """Whether a window whose block maximum count is c > e might have an LLR above m.
+def quick_may_beat(c, e, C, m):
+    """A test without logarithm, root or division that a Poisson window with c > e (e < C)
+    might have an LLR above m; False means it cannot.
 
-    Poisson first tries a test with no division or root: with d = c - e, the bound of
-    :func:`_llr_bound` is at most d^2 (1/(2e) + 1/(C-e)) (sqrt(1+x) <= 1 + x/2 and C >= c), so
-    d^2 (C + e) <= 2 m e (C - e) already rules the window out.
+    ln z <= (z^2 - 1) / (2z) for z >= 1 (inside, z = c/e) and ln z <= 2 (z - 1) / (z + 1) for
+    z <= 1 (outside) give LLR <= d^2 (2C - c + e) / (2e (2C - c - e)) with d = c - e, exact to
+    second order at c = e.  Multiplied out (every factor positive), with slack for rounding.
     """
-    if model == POISSON:
-        d = c - w
-        if d * d * (C + w) * SAFETY <= 2.0 * m * w * (C - w):
-            return False
+    d = c - e
+    return d * d * (2.0 * C - c + e) * (1.0 + 1e-12) > 2.0 * (m / SAFETY) * e * (2.0 * C - c - e)
+
+
+@nb.njit(cache=True, inline="always")
+def _may_beat_high(model, c, w, C, W, m):
+    """Whether a window whose (block maximum) count is c > e might have an LLR above m: the
+    quick Poisson test, then the bound of :func:`_llr_bound`."""
+    if model == POISSON and not quick_may_beat(c, w, C, m):
+        return False
     return _llr_bound(model, c, w, C, W) * SAFETY > m
 
 
 @nb.njit(cache=True, inline="always")
 def _may_beat_low(model, c, w, C, W, m):
-    """As :func:`_may_beat_high` for c < e: by the symmetry (c, e) -> (C-c, C-e) the quick
-    Poisson test is d^2 (2C - e) <= 2 m e (C - e) with d = e - c."""
-    if model == POISSON:
-        d = w - c
-        if d * d * (2.0 * C - w) * SAFETY <= 2.0 * m * w * (C - w):
-            return False
+    """As :func:`_may_beat_high` for c < e, by the symmetry (c, e) -> (C - c, C - e)."""
+    if model == POISSON and not quick_may_beat(C - c, C - w, C, m):
+        return False
     return _llr_bound(model, c, w, C, W) * SAFETY > m
 
 

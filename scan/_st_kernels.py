@@ -47,31 +47,17 @@ def _max_difference(hi_row, lo_row):
     return c
 
 
-@nb.njit(cache=True, inline="always")
-def _may_beat(c, e, C, m):
-    """A necessary condition, without logarithm, square root or division, for a window with
-    c > e cases (e < C) to have an LLR above ``m / SAFETY`` (so above ``m``).
 
-    ln z <= (z - 1) / sqrt(z) <= (z^2 - 1) / (2z) for z >= 1 (inside, z = c / e) and
-    ln z <= 2 (z - 1) / (z + 1) for z <= 1 (outside) give
-    ``LLR <= U = (c - e)^2 (2C - c + e) / (2e (2C - c - e))``, exact to second order at c = e.
-    ``U > m / SAFETY`` is multiplied out (all factors positive) with a relative slack of 1e-12
-    for rounding, so no window that could raise a maximum is ever skipped.
-    """
-    d = c - e
-    return d * d * (2.0 * C - c + e) * (1.0 + 1e-12) > 2.0 * (m / K.SAFETY) * e * (2.0 * C - c - e)
 
 
 @nb.njit(cache=True, inline="always")
 def _count_may_beat(hi_row, lo_row, e, C, m):
-    """How many replicates b pass :func:`_may_beat` against their own maximum m[b];
-    branch-free so that the loop vectorises."""
+    """How many replicates b pass :func:`scan._kernels.quick_may_beat` against their own
+    maximum m[b]; branch-free so that the loop vectorises."""
     n = 0
     for b in range(hi_row.shape[0]):
         c = np.float64(hi_row[b] - lo_row[b])
-        d = c - e
-        n += (d > 0.0) & (d * d * (2.0 * C - c + e) * (1.0 + 1e-12)
-                          > 2.0 * (m[b] / K.SAFETY) * e * (2.0 * C - c - e))
+        n += (c > e) & K.quick_may_beat(c, e, C, m[b])
     return n
 
 
@@ -154,7 +140,7 @@ def block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len
                     c_hi = _max_difference(hi_row, lo_row)
                     if not (c_hi > e and c_hi >= min_cases):
                         continue
-                    if not _may_beat(np.float64(c_hi), e, C, m_min):
+                    if not K.quick_may_beat(np.float64(c_hi), e, C, m_min):
                         continue
                     if K._llr_bound(K.POISSON, c_hi, e, C, C) * K.SAFETY <= m_min:
                         continue
@@ -163,7 +149,7 @@ def block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len
                     changed = False
                     for b in range(B):
                         c = np.float64(hi_row[b] - lo_row[b])
-                        if c > e and c >= min_cases and _may_beat(c, e, C, m[b]) and \
+                        if c > e and c >= min_cases and K.quick_may_beat(c, e, C, m[b]) and \
                                 K._llr_bound(K.POISSON, c, e, C, C) * K.SAFETY > m[b]:
                             v = K.poisson_llr(c, e, C)
                             if v > m[b]:

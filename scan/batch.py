@@ -7,7 +7,8 @@ and ``builtin:borough_weekly`` name the embedded synthetic borough's data):
 [batch]
 seed = 2026            # root seed; each analysis gets its own seed derived from it and its name
 replications = 999
-backend = "threads"    # or "dask" (scheduler = "tcp://...", workers = 2)
+backend = "threads"    # one analysis at a time on every core; "dask": analyses spread as tasks
+                       # over a cluster (scheduler = "tcp://...", or a LocalCluster of workers = 2)
 alpha = 0.05           # clusters with p <= alpha go into summary.csv
 
 [[analysis]]           # one analysis: every other key is a `scan spatial|spacetime` option
@@ -54,8 +55,7 @@ import numpy as np
 
 from .errors import ScanInputError, ScanParameterError
 
-BATCH_KEYS = {"seed", "replications", "backend", "scheduler", "workers", "alpha", "parallel",
-              "threads"}
+BATCH_KEYS = {"seed", "replications", "backend", "scheduler", "workers", "alpha", "threads"}
 RESERVED = {"name", "command", "data", "outcome", "seed"}
 COMMANDS = ("spatial", "spacetime")
 
@@ -300,17 +300,14 @@ def clean_leftovers(folder: Path) -> None:
                 shutil.rmtree(p, ignore_errors=True)
 
 
-def run_one(analysis: Analysis, folder: Path, backend: dict, threads, quiet: bool):
+def run_one(analysis: Analysis, folder: Path, threads, quiet: bool):
+    """Run one analysis through its sub-command (the CLI's own code path) into ``folder``."""
     from .cli import build_parser
 
     argv = [analysis.command, *analysis.argv, "--out", str(folder), "--quiet"]
     args = build_parser().parse_args(argv)
     if args.command == "spatial":
         args.crs_default = "--crs" not in argv
-    args.backend = backend.get("backend", args.backend)
-    args.scheduler = backend.get("scheduler")
-    args.workers = backend.get("workers", args.workers)
-    args.client = backend.get("client")
     if threads is not None:
         args.threads = threads
     args.extra_files = {"analysis.json": json.dumps(
@@ -320,6 +317,42 @@ def run_one(analysis: Analysis, folder: Path, backend: dict, threads, quiet: boo
     args.progress_enabled = not quiet
     args.quiet = True
     return args.func(args)
+
+
+def _run_on_worker(analysis: Analysis, folder: str) -> str | None:
+    """Task body on a Dask worker: the whole analysis, on as many Numba threads as the worker
+    has; returns an input-error message, or None when the folder was written."""
+    import numba
+    from distributed import get_worker
+
+    threads = max(1, min(get_worker().state.nthreads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        run_one(analysis, Path(folder), threads, quiet=True)
+    except (ScanInputError, ScanParameterError) as exc:
+        return str(exc)
+    return None
+
+
+def run_on_dask(todo: list[Analysis], folder: Path, batch: dict, started, record) -> None:
+    """Whole analyses as tasks spread over a Dask cluster (the embedded LocalCluster unless a
+    scheduler is given; a remote cluster must see DIR at the same path).  Each task writes its
+    own folder atomically; the log is written here as tasks finish."""
+    from distributed import as_completed
+
+    from .distributed import connect
+
+    with connect(scheduler=batch.get("scheduler"), n_workers=int(batch.get("workers", 2)),
+                 threads_per_worker=batch.get("threads")) as client:
+        t0 = {}
+        futures = {}
+        for k, a in enumerate(todo, start=1):
+            t0[a.name] = started(k, a)
+            fut = client.submit(_run_on_worker, a, str(folder / a.name), pure=False, retries=2,
+                                key=f"scan-batch-{a.name}-{a.digest()}-{os.getpid()}")
+            futures[fut] = a
+        for fut in as_completed(list(futures)):
+            a = futures[fut]
+            record(a, t0[a.name], fut.result())
 
 
 def summarise(out: Path, analyses: list[Analysis], alpha: float) -> Path:
@@ -375,43 +408,49 @@ def run_batch(config_path, out, *, quiet: bool = False, only: list[str] | None =
     todo = [a for a in analyses if not is_finished(folder / a.name, a)]
     log.write(event="batch-start", config=str(config_path), analyses=len(analyses),
               to_run=len(todo), already_finished=len(analyses) - len(todo))
-    backend = {"backend": batch.get("backend", "threads"), "scheduler": batch.get("scheduler"),
-               "workers": int(batch.get("workers", 2))}
-    cluster_ctx = None
-    if backend["backend"] == "dask" and todo:
-        from .distributed import connect
-
-        cluster_ctx = connect(scheduler=backend["scheduler"], n_workers=backend["workers"])
-        backend["client"] = cluster_ctx.__enter__()
+    backend = batch.get("backend", "threads")
+    if backend not in ("threads", "dask"):
+        raise ScanInputError(f"backend '{backend}' is not one of threads, dask",
+                             file=str(config_path), field="backend")
     counts = {"total": len(analyses), "skipped": len(analyses) - len(todo), "finished": 0,
               "failed": 0}
-    try:
+    alpha = float(batch.get("alpha", 0.05))
+
+    def record(a, t0, error=None):
+        if error is not None:
+            counts["failed"] += 1
+            log.write(event="failed", analysis=a.name, error=error,
+                      seconds=round(time.perf_counter() - t0, 3))
+            print(f"scan: {a.name}: error: {error}", file=sys.stderr)
+            return
+        result = json.loads((folder / a.name / "result.json").read_text())
+        counts["finished"] += 1
+        log.write(event="finished", analysis=a.name, seed=a.seed,
+                  seconds=round(time.perf_counter() - t0, 3), p_value=result["p_value"],
+                  statistic=result["statistic"],
+                  significant=sum(1 for c in result["clusters"]
+                                  if c["p_value"] is not None and c["p_value"] <= alpha),
+                  parameters=result["parameters"])
+
+    def started(k, a):
+        if not quiet:
+            print(f"[{counts['skipped'] + k}/{len(analyses)}] {a.name}", file=sys.stderr)
+        log.write(event="start", analysis=a.name, command=a.command, seed=a.seed,
+                  argv=list(a.argv))
+        return time.perf_counter()
+
+    if backend == "threads" or not todo:
+        # one analysis at a time, its replications on every core
         for k, a in enumerate(todo, start=1):
-            if not quiet:
-                print(f"[{counts['skipped'] + k}/{len(analyses)}] {a.name}", file=sys.stderr)
-            log.write(event="start", analysis=a.name, command=a.command, seed=a.seed,
-                      argv=list(a.argv))
-            t0 = time.perf_counter()
+            t0 = started(k, a)
             try:
-                run_one(a, folder / a.name, backend, batch.get("threads"), quiet)
+                run_one(a, folder / a.name, batch.get("threads"), quiet)
             except (ScanInputError, ScanParameterError) as exc:
-                counts["failed"] += 1
-                log.write(event="failed", analysis=a.name, error=str(exc),
-                          seconds=round(time.perf_counter() - t0, 3))
-                print(f"scan: {a.name}: error: {exc}", file=sys.stderr)
+                record(a, t0, str(exc))
                 continue
-            result = json.loads((folder / a.name / "result.json").read_text())
-            counts["finished"] += 1
-            alpha = float(batch.get("alpha", 0.05))
-            log.write(event="finished", analysis=a.name, seed=a.seed,
-                      seconds=round(time.perf_counter() - t0, 3),
-                      p_value=result["p_value"], statistic=result["statistic"],
-                      significant=sum(1 for c in result["clusters"]
-                                      if c["p_value"] is not None and c["p_value"] <= alpha),
-                      parameters=result["parameters"])
-    finally:
-        if cluster_ctx is not None:
-            cluster_ctx.__exit__(None, None, None)
+            record(a, t0)
+    else:
+        run_on_dask(todo, folder, batch, started, record)
     summary = summarise(out, analyses, float(batch.get("alpha", 0.05)))
     log.write(event="batch-end", **counts)
     if not quiet:

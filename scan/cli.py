@@ -111,8 +111,6 @@ def numba_threads(n: int | None):
 
 def backend_options(args) -> dict:
     if args.backend == "dask":
-        if getattr(args, "client", None) is not None:
-            return {"client": args.client}
         return {"scheduler": args.scheduler, "n_workers": args.workers}
     return {}
 

@@ -167,3 +167,23 @@ def test_example_config_expands():
     analyses = expand(load_config(config), config, Path("/tmp/unused-scan-batch"))
     assert [a.name for a in analyses][:2] == ["cancer", "respiratory"]
     assert len(analyses) == 6
+
+
+def test_dask_batch_equals_threads_batch(tmp_path):
+    """Analyses spread over a real LocalCluster give the same outputs as one after another."""
+    threads_cfg = write_config(tmp_path, reps=99, weeks=1)
+    dask_dir = tmp_path / "dask"
+    dask_dir.mkdir()
+    dask_cfg = dask_dir / "batch.toml"
+    dask_cfg.write_text(threads_cfg.read_text().replace("replications = 99",
+                                                        "replications = 99\nbackend = \"dask\"\nworkers = 2"))
+    assert run_batch(threads_cfg, tmp_path / "a", quiet=True)["finished"] == 3
+    assert run_batch(dask_cfg, tmp_path / "b", quiet=True)["finished"] == 3
+    a, b = comparable(tmp_path / "a" / "analyses"), comparable(tmp_path / "b" / "analyses")
+    assert a.keys() == b.keys()
+    for key in a:  # the parameters record the batch's own settings; the numbers must agree
+        if key.endswith("result.json"):
+            ra, rb = json.loads(a[key]), json.loads(b[key])
+            assert ra["clusters"] == rb["clusters"] and ra["null_distribution"] == rb["null_distribution"]
+        elif not key.endswith("analysis.json"):
+            assert a[key] == b[key], key
