@@ -102,6 +102,24 @@ def test_cli_exposure_grid_and_table(tmp_path, borough_no2):
         assert "NO2_mean_inside" in pd.read_csv(out / "clusters.csv").columns
 
 
+def test_cli_exposure_laei_csv_named_by_file(tmp_path):
+    """An LAEI 2019-style CSV (x, y, conc), pollutant taken from the file name."""
+    from scan.datasets import write_borough_csv
+
+    data = write_borough_csv(tmp_path / "cancer.csv")
+    grid = synthetic_laei(resolution=100.0)["NO2"]
+    xx, yy = np.meshgrid(grid["x"].values, grid["y"].values)
+    laei = tmp_path / "laei_LAEI2019v3_CorNOx15_NO2.csv"
+    pd.DataFrame({"x": xx.ravel(), "y": yy.ravel(), "conc": grid.values.ravel()}).to_csv(laei, index=False)
+    out = tmp_path / "out"
+    assert main(["spatial", str(data), "--out", str(out), "--replications", "9", "--seed", "2",
+                 "--quiet", "--exposure", str(laei)]) == 0
+    result = json.loads((out / "result.json").read_text())
+    ex = result["clusters"][0]["exposure"]["NO2"]
+    assert 15 < ex["mean_inside"] < 60 and ex["max_inside"] >= ex["mean_inside"]
+    assert (out / "map.png").exists()
+
+
 def test_cli_adjust_for_needs_the_exposure(tmp_path, capsys):
     from scan.datasets import write_borough_csv
 
