@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ScanInputError, ScanParameterError
+from .io.atomic import atomic_file
 
 BATCH_KEYS = {"seed", "replications", "backend", "scheduler", "workers", "alpha", "threads"}
 RESERVED = {"name", "command", "data", "outcome", "seed"}
@@ -148,9 +149,8 @@ class Inputs:
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / name
         if not path.exists():
-            tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-            df.to_csv(tmp, index=False)
-            os.replace(tmp, path)
+            with atomic_file(path) as tmp:
+                df.to_csv(tmp, index=False)
         return path
 
     def resolve(self, data: str, outcome: str | None = None) -> Path:
@@ -296,7 +296,7 @@ def clean_leftovers(folder: Path) -> None:
     """Temporary folders of analyses that were killed mid-write."""
     if folder.is_dir():
         for p in folder.iterdir():
-            if p.name.startswith(".") and (".tmp-" in p.name or ".old-" in p.name):
+            if p.name.startswith(".") and (".tmp" in p.name or ".old-" in p.name):
                 shutil.rmtree(p, ignore_errors=True)
 
 
@@ -385,9 +385,8 @@ def summarise(out: Path, analyses: list[Analysis], alpha: float) -> Path:
                "recurrence_interval", "members"]
     df = pd.DataFrame(rows, columns=columns + sorted({k for r in rows for k in r} - set(columns)))
     target = out / "summary.csv"
-    tmp = out / f".summary.csv.tmp-{os.getpid()}"
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, target)
+    with atomic_file(target) as tmp:
+        df.to_csv(tmp, index=False)
     return target
 
 

@@ -122,17 +122,22 @@ def show_progress(args) -> bool:
 
 # --- scan spatial ----------------------------------------------------------------------------------
 
+def check_satscan_files(args, others: str) -> None:
+    """SaTScan files come instead of DATA.csv, and a case file needs its coordinates file."""
+    if args.data:
+        raise ScanParameterError("DATA", "omitted when SaTScan files are given", args.data,
+                                 f"pass either DATA.csv or --cas/--geo (with {others})")
+    if not args.geo:
+        raise ScanParameterError("--geo", "a SaTScan coordinates file", None,
+                                 "pass --geo FILE.geo with --cas")
+
+
 def read_spatial_input(args):
     from .io.csv import read_csv
     from .io.satscan import read_satscan
 
     if args.cas:
-        if args.data:
-            raise ScanParameterError("DATA", "omitted when SaTScan files are given", args.data,
-                                     "pass either DATA.csv or --cas/--geo (with --pop or --ctl)")
-        if not args.geo:
-            raise ScanParameterError("--geo", "a SaTScan coordinates file", None,
-                                     "pass --geo FILE.geo with --cas")
+        check_satscan_files(args, "--pop or --ctl")
         return read_satscan(args.cas, geo=args.geo, pop=args.pop, ctl=args.ctl,
                             coordinates=args.coordinates, model=args.model,
                             crs=None if args.crs == "EPSG:27700" and args.crs_default else args.crs,

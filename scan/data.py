@@ -62,10 +62,6 @@ class StudyArea:
     def total_population(self) -> float:
         return float(self.population.sum())
 
-    def index_of(self, ids: Sequence[str]) -> np.ndarray:
-        lookup = {v: i for i, v in enumerate(self.ids)}
-        return np.array([lookup[str(v)] for v in ids], dtype=np.int64)
-
     def to_dataframe(self):
         import pandas as pd
 

@@ -804,8 +804,7 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
         expected = expected.sum(axis=0, keepdims=True)
         cases = cases.sum(axis=0, keepdims=True)
         windows = Windows(offsets=np.array([0, 1], dtype=np.int64),
-                          neighbors=np.array([0], dtype=np.int32),
-                          centres=np.array([0], dtype=np.int64), max_population_fraction=1.0,
+                          neighbors=np.array([0], dtype=np.int32), max_population_fraction=1.0,
                           max_radius=None)
     else:
         windows = build_windows(data.coords, data.measure(model), coordinates=data.coordinates,

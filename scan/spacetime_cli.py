@@ -91,12 +91,9 @@ def read_input(args):
         kwargs.pop("n_replications", None)
         return data, kwargs
     if args.cas:
-        if args.data:
-            raise ScanParameterError("DATA", "omitted when SaTScan files are given", args.data,
-                                     "pass either DATA.csv or --cas/--geo (with --pop)")
-        if not args.geo:
-            raise ScanParameterError("--geo", "a SaTScan coordinates file", None,
-                                     "pass --geo FILE.geo with --cas")
+        from .cli import check_satscan_files
+
+        check_satscan_files(args, "--pop")
         data = read_satscan_spacetime(args.cas, geo=args.geo, pop=args.pop,
                                       coordinates=args.coordinates, start=args.start,
                                       end=args.end, time_aggregation=args.time_aggregation or "day",

@@ -32,23 +32,18 @@ EARTH_RADIUS_KM = 6367.0
 class Windows:
     """Circular windows in CSR form.
 
-    offsets : (n_centres + 1,) int64; neighbors : int32 location indices, nearest first;
-    centres : (n_centres,) int64 location index of each centre; radius2 : squared distance of
-    each neighbor from its centre, in the units of :func:`embed_points` (for reporting radii).
+    offsets : (n_centres + 1,) int64; neighbors : int32 location indices, nearest first.
+    Centre i is location i.
     """
 
     offsets: np.ndarray
     neighbors: np.ndarray
-    centres: np.ndarray
     max_population_fraction: float
     max_radius: float | None
 
     @property
     def n_windows(self) -> int:
         return int(self.offsets[-1])
-
-    def lengths(self) -> np.ndarray:
-        return np.diff(self.offsets)
 
     def members(self, centre: int, size: int) -> np.ndarray:
         start = self.offsets[centre]
@@ -214,8 +209,7 @@ def build_windows(coords: np.ndarray, weight: np.ndarray, *, coordinates: str = 
     offsets = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     neighbors = np.concatenate(pieces) if pieces else np.empty(0, dtype=np.int32)
-    return Windows(offsets=offsets, neighbors=neighbors, centres=np.arange(n, dtype=np.int64),
-                   max_population_fraction=max_population_fraction, max_radius=max_radius)
+    return Windows(offsets=offsets, neighbors=neighbors, max_population_fraction=max_population_fraction, max_radius=max_radius)
 
 
 def window_radius(coords: np.ndarray, coordinates: str, centre: int, members: np.ndarray) -> float:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -417,15 +416,11 @@ def _is_float(token: str) -> bool:
 
 def write_netcdf(ds, path: str | os.PathLike) -> Path:
     """Write a grid Dataset to NetCDF-4 (h5netcdf) via a temporary file renamed into place."""
+    from ..io.atomic import atomic_file
+
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_file(path) as tmp:
         ds.to_netcdf(tmp, engine="h5netcdf")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -5,7 +5,6 @@ Uses matplotlib's object API with the Agg canvas (no pyplot, no global state, no
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -115,12 +114,8 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
     if title:
         ax.set_title(title)
     fig.tight_layout()
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".png", dir=path.parent)
-    os.close(fd)
-    try:
+    from ..io.atomic import atomic_file
+
+    with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

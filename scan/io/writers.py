@@ -10,46 +10,15 @@ import json
 import logging
 import math
 import os
-import shutil
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from .atomic import atomic_folder
+
 log = logging.getLogger(__name__)
 
 CIRCLE_SEGMENTS = 64
-
-
-@contextmanager
-def atomic_folder(out: str | os.PathLike):
-    """Yield a temporary folder; on success it replaces ``out`` in one rename, on error it goes."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _usual_permissions(tmp)
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}"
-        os.replace(out, old)
-    os.replace(tmp, out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def _usual_permissions(folder: Path) -> None:
-    """mkdtemp/mkstemp create private files; give the outputs the permissions of a plain write."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for f in folder.rglob("*"):
-        os.chmod(f, (0o777 if f.is_dir() else 0o666) & ~umask)
 
 
 def _json_default(value):
