@@ -10,7 +10,8 @@ import shapely
 import xarray as xr
 
 from scan.exposure.summary import polygon_means, sample_points
-from scan.exposure.synthetic import BOROUGH_EXTENT, OUTLINE, ROADS, synthetic_laei
+from scan.datasets import load_borough
+from scan.exposure.synthetic import BOROUGH_EXTENT, ROADS, synthetic_laei
 
 SHARED = next((p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared"))
                if p.is_dir()), Path("/nonexistent"))
@@ -93,7 +94,7 @@ def real_summary():
 @pytest.fixture(scope="module")
 def inside_values(grid):
     xx, yy = np.meshgrid(grid.x.values, grid.y.values)
-    mask = shapely.contains_xy(OUTLINE, xx, yy)
+    mask = shapely.contains_xy(load_borough().outline, xx, yy)  # the embedded borough
     return {p: grid[p].values[mask] for p in POLLUTANTS}
 
 

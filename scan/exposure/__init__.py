@@ -3,7 +3,7 @@
 Importing this package is cheap: xarray, pandas and matplotlib load when a function is first used.
 
     grids      read_grid, read_grids, write_netcdf          LAEI CSV, ESRI ASCII, NetCDF -> Dataset
-    synthetic  synthetic_laei, ROADS, OUTLINE               deterministic LAEI-like borough grids
+    synthetic  synthetic_laei, ROADS                        deterministic LAEI-like borough grids
     summary    sample_points, polygon_means, read_location_table,
                cluster_exposure, exposure_table, AIR_QUALITY_LIMITS
     maps       plot_map                                     PNG map with grid, locations, circles
@@ -13,7 +13,7 @@ from __future__ import annotations
 _LAZY = {
     "read_grid": "grids", "read_grids": "grids", "write_netcdf": "grids",
     "canonical_pollutant": "grids", "POLLUTANTS": "grids", "UNITS": "grids", "CRS": "grids",
-    "synthetic_laei": "synthetic", "ROADS": "synthetic", "OUTLINE": "synthetic",
+    "synthetic_laei": "synthetic", "ROADS": "synthetic",
     "sample_points": "summary", "polygon_means": "summary", "read_location_table": "summary",
     "cluster_exposure": "summary", "exposure_table": "summary", "AIR_QUALITY_LIMITS": "summary",
     "plot_map": "maps",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from shapely.geometry import LineString, Polygon
+from shapely.geometry import LineString
 
 from .grids import make_dataset
 
@@ -40,16 +40,6 @@ ROADS: dict[str, LineString] = {
     "A12": LineString([(542_400, 190_500), (545_000, 190_200), (547_500, 189_900),
                        (550_000, 189_600), (552_900, 189_500)]),
 }
-
-# Simplified outline of the borough (from ONS 2011 LSOA boundaries, generalised to ~250 m).
-OUTLINE = Polygon([
-    (543_420, 184_480), (543_520, 184_860), (545_180, 185_490), (545_290, 185_090),
-    (547_000, 186_410), (546_980, 187_040), (547_680, 187_440), (547_810, 188_060),
-    (547_920, 188_970), (547_410, 189_680), (548_770, 191_140), (549_120, 190_070),
-    (548_880, 187_740), (549_950, 186_970), (551_550, 187_440), (551_400, 186_970),
-    (551_940, 186_030), (550_250, 183_130), (549_860, 181_430), (547_680, 182_200),
-    (545_770, 181_630), (545_240, 182_910), (543_880, 183_190),
-])
 
 NEAR_DECAY_M = 50.0    # e-folding distance of the kerbside plume, metres
 BROAD_DECAY_M = 600.0  # e-folding distance of the neighbourhood-scale road increment, metres
