@@ -145,7 +145,8 @@ def read_spatial_input(args):
     if not args.data:
         raise ScanParameterError("DATA", "a CSV file with columns id,x,y,cases,population", None,
                                  "or pass SaTScan files with --cas and --geo")
-    return read_csv(args.data, model=args.model, coordinates=args.coordinates, crs=args.crs)
+    return read_csv(args.data, model=args.model, coordinates=args.coordinates, crs=args.crs,
+                    project_to=args.project_to)
 
 
 def run_spatial(args) -> int:
@@ -215,6 +216,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--crs", type=_crs, default="EPSG:27700", metavar="EPSG:XXXX",
                     help="projected CRS of cartesian coordinates, 'none' for plain numbers "
                          "(default: %(default)s, British National Grid; SaTScan files: none)")
+    sp.add_argument("--project-to", default=None, metavar="EPSG:XXXX",
+                    help="with --coordinates latlong: reproject the points into this projected "
+                         "CRS (pyproj) and use Euclidean distances there (default: none, "
+                         "great-circle distances as SaTScan)")
     g = sp.add_argument_group("SaTScan files")
     g.add_argument("--cas", metavar="FILE", help="SaTScan case file")
     g.add_argument("--geo", metavar="FILE", help="SaTScan coordinates file (latlong: latitude first)")

@@ -166,6 +166,22 @@ def check_coordinates(coords: np.ndarray, ids: np.ndarray, coordinates: str, crs
                 "numbers (CLI --crs none)", file=source, field="x/y")
 
 
+def project_lonlat(coords: np.ndarray, crs: str) -> np.ndarray:
+    """Longitude/latitude (WGS84) to a projected CRS with pyproj."""
+    import pyproj
+
+    try:
+        target = pyproj.CRS.from_user_input(crs)
+    except pyproj.exceptions.CRSError:
+        raise ScanParameterError("project_to", "a CRS pyproj understands, such as 'EPSG:27700'",
+                                 crs) from None
+    if not target.is_projected:
+        raise ScanParameterError("project_to", "a projected CRS", crs)
+    t = pyproj.Transformer.from_crs("EPSG:4326", target, always_xy=True)
+    x, y = t.transform(coords[:, 0], coords[:, 1])
+    return np.column_stack([x, y])
+
+
 def indirect_expected(case_strata: np.ndarray, population_strata: np.ndarray) -> np.ndarray:
     """Expected counts by indirect standardisation on the study area's own stratum rates.
 
@@ -181,7 +197,8 @@ def indirect_expected(case_strata: np.ndarray, population_strata: np.ndarray) ->
 def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=None,
                population_strata=None, strata_names: Sequence[str] = (),
                coordinates: Coordinates = "cartesian", crs: str | None = DEFAULT_CRS,
-               model: str = "poisson", source: str = "<arrays>") -> StudyArea:
+               project_to: str | None = None, model: str = "poisson",
+               source: str = "<arrays>") -> StudyArea:
     """Validate arrays and build a :class:`StudyArea`.
 
     Parameters
@@ -196,6 +213,8 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
     coordinates : "cartesian" or "latlong".
     crs : projected CRS of cartesian coordinates (default British National Grid, EPSG:27700);
         None for plain Cartesian numbers.
+    project_to : for latlong data, a projected CRS (e.g. "EPSG:27700") to reproject the points
+        into with pyproj; the scan then uses Euclidean distances in that CRS.
     model : "poisson" or "bernoulli"; decides which checks apply.
     source : a name used in error messages.
     """
@@ -212,6 +231,12 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
                              "ids must be unique", file=source, field="id")
     coords = np.column_stack([_as_float_array("x", x, n, source), _as_float_array("y", y, n, source)])
     check_coordinates(coords, ids, coordinates, crs if coordinates == "cartesian" else None, source)
+    if project_to is not None:
+        if coordinates != "latlong":
+            raise ScanParameterError("project_to", "used with coordinates='latlong'", project_to,
+                                     "cartesian coordinates are already projected")
+        coords = project_lonlat(coords, project_to)
+        coordinates, crs = "cartesian", project_to
 
     cases = _as_float_array("cases", cases, n, source)
     _check_counts("cases", cases, ids, source, integer=True)

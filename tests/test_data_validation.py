@@ -71,3 +71,18 @@ def test_stratum_with_cases_but_no_population():
 def test_plain_cartesian_numbers_need_crs_none():
     a = area(x=[0.0, 1.0, 2.0], y=[0.0, 0.0, 0.0], crs=None)
     assert a.crs is None
+
+
+def test_project_to_reprojects_longitude_latitude():
+    # two points 1 km apart east-west in British National Grid
+    import pyproj
+
+    to_geo = pyproj.Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
+    lon, lat = to_geo.transform([545_000.0, 546_000.0, 545_000.0], [185_000.0, 185_000.0, 186_000.0])
+    a = area(x=lon, y=lat, coordinates="latlong", project_to="EPSG:27700")
+    assert a.coordinates == "cartesian" and a.crs == "EPSG:27700"
+    assert a.coords == pytest.approx(np.array([[545_000, 185_000], [546_000, 185_000], [545_000, 186_000]]), abs=1e-3)
+    with pytest.raises(ScanParameterError, match="parameter 'project_to' must be used with coordinates='latlong'"):
+        area(project_to="EPSG:27700")
+    with pytest.raises(ScanParameterError, match="parameter 'project_to' must be a projected CRS"):
+        area(x=lon, y=lat, coordinates="latlong", project_to="EPSG:4326")

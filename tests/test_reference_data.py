@@ -66,3 +66,22 @@ def test_north_humberside_bernoulli():
     res = scan.circular_scan(area, model="bernoulli", n_replications=99, rng=3)
     assert area.n_locations == 191
     assert res.most_likely.observed <= res.most_likely.population
+
+
+@pytest.mark.skipif(not (REFERENCE.parent / "real").is_dir(), reason="../shared/data/real absent")
+def test_real_lsoa_centroids_lonlat_projected_equal_bng_route(tmp_path):
+    """The real LBBD centroids given as lon/lat and reprojected with pyproj scan like the BNG
+    coordinates of the same file (computed with pyproj too, per SOURCES.md)."""
+    real = REFERENCE.parent / "real"
+    pwc = pd.read_csv(real / "lbbd_lsoa11_pwc.csv")
+    pop = pd.read_csv(real / "lbbd_lsoa11_pop_mid2019.csv").set_index("LSOA11CD")
+    population = pop.loc[pwc["lsoa11cd"], "Persons_All-Ages"].to_numpy()
+    cases = np.random.default_rng(3).poisson(population * 0.01)
+    bng = scan.study_area(pwc["lsoa11cd"], pwc["x_bng"], pwc["y_bng"], cases, population)
+    ll = scan.study_area(pwc["lsoa11cd"], pwc["lon"], pwc["lat"], cases, population,
+                         coordinates="latlong", project_to="EPSG:27700")
+    assert np.abs(ll.coords - bng.coords).max() < 1.0  # the file's BNG values are rounded to 0.1 m
+    a = scan.circular_scan(bng, n_replications=99, rng=5)
+    b = scan.circular_scan(ll, n_replications=99, rng=5)
+    assert a.most_likely.members == b.most_likely.members
+    assert a.most_likely.llr == pytest.approx(b.most_likely.llr, rel=1e-12)

@@ -93,7 +93,7 @@ def read_csv(path, *, model: Literal["poisson", "bernoulli"] = "poisson",
              crs: str | None = DEFAULT_CRS, id_column: str = "id", x_column: str = "x",
              y_column: str = "y", cases_column: str = "cases",
              population_column: str = "population",
-             expected_column: str = "expected") -> StudyArea:
+             expected_column: str = "expected", project_to: str | None = None) -> StudyArea:
     """Read a study area from a CSV file, one row per location.
 
     Parameters
@@ -103,6 +103,7 @@ def read_csv(path, *, model: Literal["poisson", "bernoulli"] = "poisson",
         controls and must be a whole number no smaller than the cases.
     coordinates : "cartesian" (x, y) or "latlong" (x = longitude, y = latitude, degrees).
     crs : projected CRS of cartesian coordinates (default EPSG:27700); None for plain numbers.
+    project_to : for latlong data, a projected CRS to reproject the points into (pyproj).
     *_column : the column names to use.  ``expected`` is optional and used by the Poisson
         model only (rescaled to the total cases by :func:`scan.data.study_area`).
 
@@ -151,4 +152,5 @@ def read_csv(path, *, model: Literal["poisson", "bernoulli"] = "poisson",
     use_expected = model == "poisson" and "expected" in col
     return study_area(np.array(ids, dtype=str), xs, ys, cases, population,
                       expected=expected if use_expected else None,
-                      coordinates=coordinates, crs=crs, model=model, source=file)
+                      coordinates=coordinates, crs=crs, project_to=project_to, model=model,
+                      source=file)
