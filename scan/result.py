@@ -199,7 +199,9 @@ class ScanResult:
             **self.extra,
         }
 
-    def summary(self, max_clusters: int = 5) -> str:
+    def summary(self, max_clusters: int = 5, alpha: float = 0.05) -> str:
+        """Readable report: settings, the most likely cluster and the secondary clusters with
+        p <= alpha (the tables hold them all)."""
         p = self.parameters
         lines = [
             f"scan: {self.analysis} scan, {p.get('model')} model, scanning for {p.get('direction')} rates",
@@ -211,7 +213,8 @@ class ScanResult:
         ]
         if not self.clusters:
             lines.append("  no cluster found (no window with more cases than expected)")
-        for c in self.clusters[:max_clusters]:
+        shown = [c for c in self.clusters if c.rank == 1 or c.p_value <= alpha][:max_clusters]
+        for c in shown:
             label = "Most likely cluster" if c.rank == 1 else f"Secondary cluster {c.rank - 1}"
             when = f", {c.start} to {c.end}" if c.start is not None else ""
             lines.append(
@@ -219,7 +222,8 @@ class ScanResult:
             lines.append(
                 f"    observed {c.observed:g}, expected {c.expected:.2f}, O/E "
                 f"{c.observed_over_expected:.2f}, relative risk {c.relative_risk:.2f}, "
-                f"LLR {c.llr:.6f}, p = {c.p_value:.4g}")
+                f"LLR {c.llr:.6f}, p = {c.p_value:.4g} (Gumbel approximation "
+                f"{c.gumbel_p_value:.2g})")
             if c.recurrence_interval is not None:
                 lines.append(f"    recurrence interval {c.recurrence_interval:,.0f} days")
             for pollutant, ex in (c.exposure or {}).items():
@@ -227,8 +231,10 @@ class ScanResult:
                     f"    {pollutant}: {ex['mean_inside']:.1f} µg/m³ inside vs "
                     f"{ex['mean_outside']:.1f} outside; {100 * ex['share_above_who_guideline']:.0f}% "
                     f"above WHO guideline, {100 * ex['share_above_uk_limit']:.0f}% above UK limit")
-        if len(self.clusters) > max_clusters:
-            lines.append(f"  ... {len(self.clusters) - max_clusters} more clusters in the tables")
+        rest = len(self.clusters) - len(shown)
+        if rest:
+            lines.append(f"  {rest} more non-overlapping cluster(s) with p > {alpha:g} are in "
+                         "clusters.csv")
         for pollutant, rep in self.extra.get("adjusted", {}).items():
             fit = rep["fit"]
             lines.append(
