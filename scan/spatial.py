@@ -65,8 +65,9 @@ def best_windows(windows: Windows, weights, cases, C, W, model: str, direction: 
 def non_overlapping(best_llr: np.ndarray, best_size: np.ndarray, windows: Windows,
                     n_locations: int) -> list[tuple[int, int, float]]:
     """SaTScan's default secondary clusters: the best circle of each centre, most likely first
-    (ties: lower centre index), kept when it shares no location with a kept one."""
-    order = np.lexsort((np.arange(len(best_llr)), -best_llr))
+    (equal LLRs: fewer locations first, then the lower centre index, as SaTScan ranks them),
+    kept when it shares no location with a kept one."""
+    order = np.lexsort((np.arange(len(best_llr)), best_size, -best_llr))
     taken = np.zeros(n_locations, dtype=bool)
     kept = []
     for i in order:

@@ -107,7 +107,7 @@ def scan(coords, cases, weights, model="poisson", direction="high", coordinates=
     populations (Bernoulli) and also carry the size cap."""
     wins = windows(coords, weights, coordinates, max_fraction, max_radius)
     best = best_per_centre(wins, cases, weights, model, direction, min_cases)
-    order = sorted(range(len(best)), key=lambda i: (-best[i][0], i))
+    order = sorted(range(len(best)), key=lambda i: (-best[i][0], best[i][1], i))
     taken = set()
     clusters = []
     for i in order:

@@ -79,7 +79,7 @@ def scan(coords, cases, expected, *, coordinates="cartesian", max_fraction=0.5, 
                                 max_fraction, max_radius)
     best = best_per_centre(circles, cases, expected, min_len, max_len,
                            analysis == "prospective", min_cases)
-    order = sorted(range(len(best)), key=lambda i: (-best[i][0], i))
+    order = sorted(range(len(best)), key=lambda i: (-best[i][0], best[i][1], i))
     taken, clusters = set(), []
     for i in order:
         llr, size, t1, t2 = best[i]

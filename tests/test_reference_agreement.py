@@ -77,3 +77,14 @@ def test_windows_equal_reference_order():
     ref = reference.windows(area.coords, area.population)
     for i, members in enumerate(ref):
         assert wins.neighbors[wins.offsets[i]:wins.offsets[i + 1]].tolist() == members
+
+
+def test_equal_llr_clusters_rank_fewer_locations_first():
+    """SaTScan's ranking of equally likely clusters: fewer locations, then lower centre."""
+    from scan.spatial import non_overlapping
+    from scan.windows import Windows
+
+    w = Windows(offsets=np.array([0, 2, 3, 4]), neighbors=np.array([0, 1, 1, 2], dtype=np.int32),
+                max_population_fraction=0.5, max_radius=None)
+    kept = non_overlapping(np.array([5.0, 5.0, 5.0]), np.array([2, 1, 1]), w, 3)
+    assert kept == [(1, 1, 5.0), (2, 1, 5.0)]
