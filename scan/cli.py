@@ -69,6 +69,10 @@ def add_exposure_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--exposure", action="append", default=[], metavar="[POLLUTANT=]FILE",
                    help="pollutant grid (LAEI CSV, ESRI .asc, NetCDF written by scan) or "
                         "per-location CSV id,<pollutant>,...; repeatable")
+    g.add_argument("--boundaries", default=None, metavar="FILE",
+                   help="polygons of the locations (CSV id,geometry as WKT in EPSG:27700, or "
+                        "GeoJSON in WGS84 with an 'id' property): grid exposure becomes the mean "
+                        "over each polygon (default: the value at each point)")
     g.add_argument("--exposure-year", type=int, default=None, metavar="YEAR",
                    help="LAEI year to take from a per-area summary table holding several years")
     g.add_argument("--adjust-for", action="append", default=[], metavar="POLLUTANT",

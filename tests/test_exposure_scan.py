@@ -151,3 +151,48 @@ def test_real_lsoa_no2_joined_to_real_centroids_reproduces_borough_mean():
     got = cluster_exposure(values["NO2"], area.population, np.ones(110, bool), pollutant="NO2")
     assert got["mean_inside"] == pytest.approx(want, rel=1e-12)
     assert 22 < got["mean_inside"] < 32
+
+
+def test_cli_boundaries_give_polygon_means(tmp_path, borough_no2):
+    """--boundaries: grid exposure averaged over each area's polygon, from WKT CSV or GeoJSON."""
+    import pyproj
+    import shapely
+
+    from scan.datasets import write_borough_csv
+    from scan.exposure.grids import write_netcdf
+
+    borough, no2 = borough_no2  # polygon means of the synthetic NO2 grid, computed directly
+    data = write_borough_csv(tmp_path / "cancer.csv")
+    nc = write_netcdf(synthetic_laei(), tmp_path / "laei.nc")
+    wkt = tmp_path / "areas.csv"
+    pd.DataFrame({"id": borough.areas["id"],
+                  "geometry": [p.wkt for p in borough.polygons]}).to_csv(wkt, index=False)
+    t = pyproj.Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
+
+    def to_wgs84(geom):
+        return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+    gj = tmp_path / "areas.geojson"
+    gj.write_text(json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"id": i},
+         "geometry": shapely.geometry.mapping(to_wgs84(p))}
+        for i, p in zip(borough.areas["id"], borough.polygons)]}))
+    res = scan.circular_scan(scan.read_csv(data), n_replications=9, rng=4)
+    want = with_exposure(res, {"NO2": no2}).most_likely.exposure["NO2"]["mean_inside"]
+    for boundaries in (wkt, gj):
+        out = tmp_path / boundaries.suffix.strip(".")
+        assert main(["spatial", str(data), "--out", str(out), "--replications", "9", "--seed", "4",
+                     "--quiet", "--exposure", str(nc), "--boundaries", str(boundaries)]) == 0
+        got = json.loads((out / "result.json").read_text())["clusters"][0]["exposure"]["NO2"]
+        assert got["mean_inside"] == pytest.approx(want, rel=1e-3)
+
+
+def test_boundaries_must_cover_every_location(tmp_path, capsys):
+    from scan.datasets import write_borough_csv
+
+    data = write_borough_csv(tmp_path / "cancer.csv")
+    (tmp_path / "b.csv").write_text('id,geometry\nSYN001,"POLYGON ((0 0, 1 0, 1 1, 0 0))"\n')
+    assert main(["spatial", str(data), "--out", str(tmp_path / "o"), "--replications", "9",
+                 "--quiet", "--exposure", f"NO2={tmp_path / 'b.csv'}", "--boundaries",
+                 str(tmp_path / "b.csv")]) == 2
+    assert "have no boundary, e.g. 'SYN002'" in capsys.readouterr().err

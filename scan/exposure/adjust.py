@@ -126,12 +126,15 @@ def exposure_context(result, exposure_specs, adjust_for, args=None):
     drawn on the map, extra text files).
     """
     from .grids import canonical_pollutant
-    from .join import load_exposure, with_exposure
+    from .join import load_exposure, read_boundaries, with_exposure
 
     values: dict[str, np.ndarray] = {}
     grid = None
+    boundaries = getattr(args, "boundaries", None)
+    polygons = read_boundaries(result.area, boundaries) if boundaries else None
     for spec in exposure_specs:
-        got, ds = load_exposure(result.area, spec, year=getattr(args, "exposure_year", None))
+        got, ds = load_exposure(result.area, spec, year=getattr(args, "exposure_year", None),
+                                polygons=polygons)
         values.update(got)
         if ds is not None and grid is None:
             grid = ds

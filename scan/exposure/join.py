@@ -34,12 +34,68 @@ def study_bbox(area, margin: float = BBOX_MARGIN_M) -> tuple[float, float, float
     return (x.min() - margin, y.min() - margin, x.max() + margin, y.max() + margin)
 
 
-def values_from_grid(area, ds) -> dict[str, np.ndarray]:
-    """Each pollutant of the grid Dataset sampled (bilinear) at every location's point."""
-    from .summary import sample_points
+def values_from_grid(area, ds, polygons=None) -> dict[str, np.ndarray]:
+    """Each pollutant of the grid Dataset at every location: the mean over the location's
+    polygon when ``polygons`` (in the grid's CRS, in the area's order) are given, else the
+    bilinear value at its point."""
+    from .summary import polygon_means, sample_points
 
+    if polygons is not None:
+        return {name: polygon_means(ds[name], polygons) for name in ds.data_vars}
     x, y = points_in_grid_crs(area)
     return {name: sample_points(ds[name], x, y) for name in ds.data_vars}
+
+
+def read_boundaries(area, path: str | os.PathLike, *, id_column: str | None = None) -> list:
+    """One polygon per study location, in the area's order and in British National Grid.
+
+    A CSV with an id column (``id_column``, else ``id`` or the first column) and a ``geometry``
+    column of WKT in EPSG:27700 (as the LSOA boundary extracts), or a GeoJSON FeatureCollection
+    in WGS84 whose features carry the id in ``properties.id`` (or ``id_column``).
+    """
+    import shapely
+
+    path = Path(path)
+    if not path.exists():
+        raise ScanInputError("boundaries file not found", file=str(path))
+    if path.suffix.lower() in (".geojson", ".json"):
+        import json
+
+        import pyproj
+
+        key = id_column or "id"
+        t = pyproj.Transformer.from_crs("EPSG:4326", GRID_CRS, always_xy=True)
+
+        def to_bng(geom):
+            return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
+
+        found = {}
+        for k, feature in enumerate(json.loads(path.read_text()).get("features", [])):
+            props = feature.get("properties") or {}
+            if key not in props:
+                raise ScanInputError(f"feature {k} has no '{key}' property", file=str(path),
+                                     field=key)
+            found[str(props[key])] = to_bng(shapely.geometry.shape(feature["geometry"]))
+    else:
+        import pandas as pd
+
+        df = pd.read_csv(path, dtype=str)
+        if "geometry" not in df.columns:
+            raise ScanInputError(f"no 'geometry' column (WKT); columns are {', '.join(df.columns)}",
+                                 file=str(path), line=1)
+        key = id_column or ("id" if "id" in df.columns else df.columns[0])
+        found = {}
+        for row, (ident, wkt) in enumerate(zip(df[key], df["geometry"]), start=2):
+            try:
+                found[str(ident)] = shapely.from_wkt(wkt)
+            except Exception:
+                raise ScanInputError("not a WKT geometry", file=str(path), line=row,
+                                     field="geometry") from None
+    missing = [i for i in area.ids if i not in found]
+    if missing:
+        raise ScanInputError(f"{len(missing)} study location(s) have no boundary, e.g. "
+                             f"'{missing[0]}'", file=str(path), field=key)
+    return [found[i] for i in area.ids]
 
 
 def values_from_table(area, table, source: str = "<table>") -> dict[str, np.ndarray]:
@@ -62,14 +118,15 @@ def _is_location_table(path: Path) -> bool:
     return not {"x", "y"}.issubset(header)
 
 
-def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None
+def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None, polygons=None
                   ) -> tuple[dict[str, np.ndarray], object]:
     """Per-location values from ``FILE`` or ``POLLUTANT=FILE``; returns (values, grid or None).
 
     A grid (LAEI CSV, ESRI ASCII, NetCDF written by scan) is clipped on read to the study area
     plus a margin and sampled at the points; a CSV without x/y columns is a per-location table
     ``id,<pollutant>,...`` (or the LAEI per-area summary layout ``<POLL>-<YEAR>-mean``, for
-    which ``year`` picks the LAEI year).
+    which ``year`` picks the LAEI year).  With ``polygons`` (:func:`read_boundaries`) a grid is
+    averaged over each location's polygon instead of read at its point.
     """
     from .grids import canonical_pollutant, read_grid
     from .summary import read_location_table
@@ -91,8 +148,13 @@ def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None
                                      file=str(path))
             values = {pollutant: values.get(pollutant, next(iter(values.values())))}
         return values, None
-    ds = read_grid(path, pollutant=pollutant, bbox=study_bbox(area))
-    return values_from_grid(area, ds), ds
+    bbox = study_bbox(area)
+    if polygons is not None:
+        xmin, ymin, xmax, ymax = np.array([p.bounds for p in polygons]).T
+        bbox = (min(bbox[0], xmin.min()), min(bbox[1], ymin.min()),
+                max(bbox[2], xmax.max()), max(bbox[3], ymax.max()))
+    ds = read_grid(path, pollutant=pollutant, bbox=bbox)
+    return values_from_grid(area, ds, polygons), ds
 
 
 def with_exposure(result, values_by_pollutant: dict[str, np.ndarray]):
