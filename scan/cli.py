@@ -166,7 +166,7 @@ def run_spatial(args) -> int:
     return finish(result, args)
 
 
-def finish(result, args, *, map_grid=None, outline=None, extra_files=None) -> int:
+def finish(result, args, *, map_grid=None, outline=None) -> int:
     """Exposure context (if asked), outputs, summary."""
     from .io.writers import write_result
 
@@ -174,10 +174,9 @@ def finish(result, args, *, map_grid=None, outline=None, extra_files=None) -> in
     if getattr(args, "exposure", None) or getattr(args, "adjust_for", None):
         from .exposure.adjust import exposure_context
 
-        result, map_grid, pollutant, extra = exposure_context(result, args.exposure,
-                                                              args.adjust_for, args)
-        extra_files = {**(extra_files or {}), **extra}
-    extra_files = {**(getattr(args, "extra_files", None) or {}), **(extra_files or {})}
+        result, map_grid, pollutant = exposure_context(result, args.exposure, args.adjust_for,
+                                                       args)
+    extra_files = getattr(args, "extra_files", None)  # a batch adds analysis.json
     write_result(result, args.out, map_grid=map_grid, outline=outline, pollutant=pollutant,
                  extra_files=extra_files)
     if not args.quiet:

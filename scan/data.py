@@ -6,7 +6,7 @@ and their messages are the same whatever route the data took.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
@@ -17,8 +17,24 @@ Coordinates = Literal["cartesian", "latlong"]
 DEFAULT_CRS = "EPSG:27700"
 
 
+class LocationTotals:
+    """Counts shared by every study-data class: locations, total cases, total population."""
+
+    @property
+    def n_locations(self) -> int:
+        return len(self.ids)
+
+    @property
+    def total_cases(self) -> int:
+        return int(self.cases.sum())
+
+    @property
+    def total_population(self) -> float:
+        return float(self.population.sum())
+
+
 @dataclass(frozen=True, eq=False)
-class StudyArea:
+class StudyArea(LocationTotals):
     """Locations of a study area, validated.
 
     Attributes
@@ -48,19 +64,6 @@ class StudyArea:
     population_strata: np.ndarray | None = None
     strata_names: tuple[str, ...] = ()
     source: str = "<arrays>"
-    extra: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def n_locations(self) -> int:
-        return len(self.ids)
-
-    @property
-    def total_cases(self) -> int:
-        return int(self.cases.sum())
-
-    @property
-    def total_population(self) -> float:
-        return float(self.population.sum())
 
     def to_dataframe(self):
         import pandas as pd

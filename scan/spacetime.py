@@ -45,7 +45,7 @@ from typing import Callable, Literal
 
 import numpy as np
 
-from .data import DEFAULT_CRS, check_coordinates
+from .data import DEFAULT_CRS, LocationTotals, check_coordinates
 from .errors import ScanInputError, ScanParameterError, check_choice
 
 log = logging.getLogger(__name__)
@@ -204,7 +204,7 @@ def interval_person_time(census_days: np.ndarray, values: np.ndarray, starts: np
 
 # ============================================================================ data
 @dataclass(frozen=True, eq=False)
-class SpaceTimeData:
+class SpaceTimeData(LocationTotals):
     """Cases and expected counts by location × time interval, validated.
 
     ids (n,), coords (n, 2) (x, y; longitude, latitude for latlong), coordinates, crs;
@@ -229,20 +229,8 @@ class SpaceTimeData:
     extra: dict = field(default_factory=dict, repr=False)
 
     @property
-    def n_locations(self) -> int:
-        return len(self.ids)
-
-    @property
     def n_intervals(self) -> int:
         return self.cases.shape[1]
-
-    @property
-    def total_cases(self) -> int:
-        return int(self.cases.sum())
-
-    @property
-    def total_population(self) -> float:
-        return float(self.population.sum())
 
     @property
     def study_start(self) -> np.datetime64:

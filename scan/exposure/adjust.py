@@ -123,7 +123,7 @@ def exposure_context(result, exposure_specs, adjust_for, args=None):
     """Join every exposure file to ``result``; run the adjusted scans asked for.
 
     Returns (result with exposure and adjustment reports, grid for the map or None, pollutant
-    drawn on the map, extra text files).
+    drawn on the map).
     """
     from .grids import canonical_pollutant
     from .join import load_exposure, read_boundaries, with_exposure
@@ -152,4 +152,4 @@ def exposure_context(result, exposure_specs, adjust_for, args=None):
     map_pollutant = "NO2" if grid is not None and "NO2" in grid else (
         next(iter(grid.data_vars)) if grid is not None else "NO2")
     map_grid = grid[map_pollutant] if grid is not None else None
-    return result, map_grid, map_pollutant, {}
+    return result, map_grid, map_pollutant
