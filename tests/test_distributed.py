@@ -114,7 +114,7 @@ def test_prefix_property_and_client_threads_untouched(client):
     area = random_dataset(31, n=30)
     before = numba.get_num_threads()
     long = scan.circular_scan(area, n_replications=640, rng=3, backend="dask", client=client,
-                              block_size=128, threads_per_worker=2)
+                              block_size=128, threads=2)
     short = scan.circular_scan(area, n_replications=200, rng=3, backend="dask", client=client,
                                block_size=64)
     assert numba.get_num_threads() == before

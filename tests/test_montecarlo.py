@@ -8,6 +8,7 @@ import pytest
 import reference
 
 import scan
+from scan import _random as rnd
 from scan import montecarlo as mc
 from scan.result import monte_carlo_p_value
 
@@ -125,7 +126,7 @@ def test_multinomial_draws_follow_the_expected_counts():
     totals = np.zeros(4)
     states = mc.replicate_states(99, 0, 2000)
     for s in states:
-        mc._draw_multinomial(s.copy(), 30, prob, alias, counts)
+        rnd._draw_multinomial(s.copy(), 30, prob, alias, counts)
         assert counts.sum() == 30 and counts[1] == 0
         totals += counts
     expected = 2000 * 30 * weights / 6.0
@@ -141,7 +142,7 @@ def test_bernoulli_label_draws_are_hypergeometric():
     for cases in (4, 15):  # fewer, and more, cases than controls
         totals = np.zeros(4)
         for s in mc.replicate_states(5, 0, 3000):
-            mc._draw_labels(s.copy(), cases, cum_pop, marks, out)
+            rnd._draw_labels(s.copy(), cases, cum_pop, marks, out)
             assert out.sum() == cases and (out <= pops).all() and (out >= 0).all()
             totals += out
         expected = 3000 * cases * pops / pops.sum()

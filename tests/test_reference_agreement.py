@@ -81,10 +81,16 @@ def test_windows_equal_reference_order():
 
 def test_equal_llr_clusters_rank_fewer_locations_first():
     """SaTScan's ranking of equally likely clusters: fewer locations, then lower centre."""
-    from scan.spatial import non_overlapping
+    from types import SimpleNamespace
+
+    from scan.pipeline import Candidates
+    from scan.secondary import no_overlap
     from scan.windows import Windows
 
     w = Windows(offsets=np.array([0, 2, 3, 4]), neighbors=np.array([0, 1, 1, 2], dtype=np.int32),
                 max_population_fraction=0.5, max_radius=None)
-    kept = non_overlapping(np.array([5.0, 5.0, 5.0]), np.array([2, 1, 1]), w, 3)
-    assert kept == [(1, 1, 5.0), (2, 1, 5.0)]
+    analysis = SimpleNamespace(data=SimpleNamespace(n_locations=3),
+                               members=lambda windows, row, size: windows.members(row, size))
+    kept = no_overlap(Candidates(llr=np.array([5.0, 5.0, 5.0]), size=np.array([2, 1, 1])), w,
+                      analysis)
+    assert kept == [1, 2]

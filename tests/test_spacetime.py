@@ -183,7 +183,7 @@ def test_permutation_null_keeps_both_margins():
 
 def test_poisson_null_spreads_all_cases():
     data = random_spacetime(2)
-    from scan.montecarlo import _draw_multinomial, alias_table
+    from scan._random import _draw_multinomial, alias_table
 
     prob, alias = alias_table(data.expected.ravel())
     cell = np.zeros(data.expected.size, dtype=np.int32)

@@ -24,7 +24,7 @@ import numba as nb
 import numpy as np
 
 from . import _kernels as K
-from .montecarlo import BLOCK, _below, _draw_multinomial
+from ._random import BLOCK, _below, _draw_multinomial
 
 MULTINOMIAL, PERMUTATION = 0, 1
 """Null generators: Poisson (cases spread over location × interval cells in proportion to the

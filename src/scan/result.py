@@ -46,7 +46,22 @@ def gumbel_p_value(llr: float, null_distribution: np.ndarray) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Cluster:
-    """One reported cluster (a circle; space-time scans add a time window)."""
+    """One reported cluster.
+
+    rank : 1 for the most likely cluster, then 2, 3, ... for the secondary clusters.
+    center : id of the centre location ("(focus)" for a focused window centred on a point,
+    "(whole area)" for the purely temporal scan); center_index its index (-1 for those);
+    center_x, center_y : the centre's coordinates.  radius : distance from the centre to the
+    farthest member (coordinate units; km for latitude/longitude).  shape : ratio of the
+    window's axes (1 for circles); angle : its orientation in degrees.  members /
+    member_indices : the locations inside.  population, observed, expected : totals inside
+    (over the time window for space-time scans).  relative_risk : risk inside over risk
+    outside; llr : log-likelihood ratio; p_value : Monte Carlo p-value, (1 + replicate maxima
+    >= llr) / (R + 1); gumbel_p_value : from a Gumbel fit to the replicate maxima.
+    start, end : first and last day of the time window (space-time scans).
+    recurrence_interval : days (prospective scans).  iteration : the iterative scan's round.
+    exposure : per-pollutant exposure context, when joined.
+    """
 
     rank: int
     center: str
@@ -63,6 +78,9 @@ class Cluster:
     gumbel_p_value: float
     center_x: float = math.nan
     center_y: float = math.nan
+    shape: float = 1.0
+    angle: float = 0.0
+    iteration: int = 1
     start: Any = None
     end: Any = None
     recurrence_interval: float | None = None
@@ -79,7 +97,8 @@ class Cluster:
     def to_dict(self) -> dict:
         d = {
             "rank": self.rank, "center": self.center, "center_x": self.center_x,
-            "center_y": self.center_y, "radius": self.radius, "n_locations": self.n_locations,
+            "center_y": self.center_y, "radius": self.radius, "shape": self.shape,
+            "angle": self.angle, "iteration": self.iteration, "n_locations": self.n_locations,
             "members": list(self.members), "population": self.population,
             "observed": self.observed, "expected": self.expected,
             "observed_over_expected": self.observed_over_expected,

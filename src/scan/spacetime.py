@@ -47,6 +47,8 @@ import numpy as np
 
 from .data import DEFAULT_CRS, LocationTotals, check_coordinates
 from .errors import ScanInputError, ScanParameterError, check_choice
+from .montecarlo import Backend, Progress, SpaceTimeNullProblem  # noqa: F401
+from .windows import Windows
 
 log = logging.getLogger(__name__)
 
@@ -241,16 +243,10 @@ class SpaceTimeData(LocationTotals):
         return self.interval_ends[-1]
 
     def model_expected(self, model: str) -> np.ndarray:
-        """Expected counts (n, T) for ``model``: the population-based ones for Poisson,
-        ``C_z C_t / C`` for the space-time permutation model."""
-        if model == "permutation":
-            c = self.cases.astype(np.float64)
-            return np.outer(c.sum(axis=1), c.sum(axis=0)) / c.sum()
-        if self.expected is None:
-            raise ScanParameterError("model", "'permutation' for data without a population",
-                                     model, "the Poisson model needs populations (a population "
-                                     "column or a .pop file)")
-        return self.expected
+        """Expected counts (n, T) for ``model`` (:meth:`scan.models.Model.cell_expected`)."""
+        from . import models
+
+        return models.get(model, "spacetime").cell_expected(self)
 
     def measure(self, model: str) -> np.ndarray:
         """Per-location weights for the circles' size cap (SaTScan's "population at risk"):
@@ -655,44 +651,7 @@ def borough_spacetime(outcome: str = "flu_like", weeks: int = 52) -> SpaceTimeDa
         crs=borough.crs, source=f"borough_weekly({outcome!r}, {weeks})")
 
 
-# ============================================================================ Monte Carlo
-@dataclass(frozen=True, eq=False)
-class SpaceTimeNullProblem:
-    """Everything a worker needs to run space-time replications: arrays and scalars only.
-
-    ``run(start, stop)`` has the contract of :class:`scan.montecarlo.NullProblem`: the maxima of
-    replications [start, stop), replication r seeded only by (entropy, r).
-    """
-
-    offsets: np.ndarray
-    neighbors: np.ndarray
-    cum_expected: np.ndarray   # (n, T + 1) prefix sums over time
-    total_cases: float
-    min_len: int
-    max_len: int
-    first_end: int
-    min_cases: int
-    null_kind: int
-    prob: np.ndarray           # alias table over location-major cells (Poisson null)
-    alias: np.ndarray
-    case_loc: np.ndarray       # one entry per case (permutation null)
-    case_time: np.ndarray
-    entropy: int
-
-    def run(self, start: int, stop: int) -> np.ndarray:
-        from . import _st_kernels as SK
-        from .montecarlo import replicate_states
-
-        states = replicate_states(self.entropy, start, stop)
-        out = np.zeros(stop - start)
-        block = SK.block_size(self.cum_expected.shape[0], self.cum_expected.shape[1] - 1)
-        SK.replicate_maxima_st(self.offsets, self.neighbors, self.cum_expected, self.total_cases,
-                               self.min_len, self.max_len, self.first_end, self.min_cases,
-                               states, self.null_kind, self.prob, self.alias, self.case_loc,
-                               self.case_time, block, out)
-        return out
-
-
+# ============================================================================ the scan
 def _prefix(a: np.ndarray) -> np.ndarray:
     out = np.zeros((a.shape[0], a.shape[1] + 1))
     np.cumsum(a, axis=1, out=out[:, 1:])
@@ -709,174 +668,221 @@ def recurrence_interval(p_value: float, time_unit: str, aggregation_length: int 
     return DAYS_PER_UNIT[time_unit] * aggregation_length / adj
 
 
-def _check(name, value, ok, allowed, fix=None):
-    if not ok:
-        raise ScanParameterError(name, allowed, value, fix)
+@dataclass(frozen=True, eq=False)
+class SpaceTimeAnalysis:
+    """A space-time (or purely temporal) scan's data and kernels, for
+    :func:`scan.pipeline.run`.  ``cases``/``expected`` are the scanned tables: the data's, or
+    for the purely temporal scan their sums over the whole area (one location)."""
 
+    data: SpaceTimeData
+    model: "models.Model"
+    analysis: str
+    cases: np.ndarray          # (n, T) float64
+    expected: np.ndarray       # (n, T) float64
+    min_len: int
+    max_len: int
+    min_cases: int
+    n_earlier_analyses: int
 
-def _whole(v) -> bool:
-    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+    @property
+    def name(self) -> str:
+        return ANALYSIS_NAMES[self.analysis]
+
+    @property
+    def whole_area(self) -> bool:
+        return self.analysis == "temporal"
+
+    @property
+    def total_cases(self) -> float:
+        return float(self.cases.sum())
+
+    @property
+    def first_end(self) -> int:
+        """Earliest end interval of a window: the last one for prospective analyses."""
+        return self.data.n_intervals if self.analysis == "prospective" else self.min_len
+
+    def observed(self, windows: Windows) -> "Candidates":
+        from . import _st_kernels as SK
+        from .pipeline import Candidates
+
+        n = windows.n_rows
+        llr, size = np.zeros(n), np.zeros(n, dtype=np.int64)
+        t1, t2 = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
+        SK.best_cylinder_per_centre(windows.offsets, windows.neighbors, _prefix(self.cases),
+                                    _prefix(self.expected), self.total_cases, self.min_len,
+                                    self.max_len, self.first_end, self.min_cases, llr, size,
+                                    t1, t2)
+        return Candidates(llr=llr, size=size, t1=t1, t2=t2)
+
+    def null_problem(self, windows: Windows, entropy: int):
+        from . import _st_kernels as SK
+        from ._random import alias_table
+        from .montecarlo import SpaceTimeNullProblem
+
+        T = self.data.n_intervals
+        if self.model.null == "permutation":
+            flat = self.data.cases.astype(np.int64).ravel()
+            cells = np.repeat(np.arange(flat.size), flat)
+            case_loc, case_time = cells // T, cells % T
+            prob, alias = np.ones(1), np.zeros(1, dtype=np.int64)
+            null_kind = SK.PERMUTATION
+        else:
+            prob, alias = alias_table(self.expected.ravel())
+            case_loc = case_time = np.zeros(0, dtype=np.int64)
+            null_kind = SK.MULTINOMIAL
+        return SpaceTimeNullProblem(
+            offsets=windows.offsets, neighbors=windows.neighbors,
+            cum_expected=_prefix(self.expected), total_cases=self.total_cases,
+            min_len=self.min_len, max_len=self.max_len, first_end=self.first_end,
+            min_cases=self.min_cases, null_kind=null_kind, prob=prob, alias=alias,
+            case_loc=np.ascontiguousarray(case_loc, dtype=np.int64),
+            case_time=np.ascontiguousarray(case_time, dtype=np.int64), entropy=entropy)
+
+    def members(self, windows: Windows, row: int, size: int) -> np.ndarray:
+        if self.whole_area:
+            return np.arange(self.data.n_locations)
+        return windows.members(row, size)
+
+    def counts(self, members: np.ndarray, time_window) -> tuple[float, float]:
+        t1, t2 = time_window
+        full = self.model.cell_expected(self.data)
+        return (float(self.data.cases[members, t1:t2].sum()),
+                float(full[members, t1:t2].sum()))
+
+    def cluster_fields(self, time_window, p_value: float) -> dict:
+        t1, t2 = time_window
+        data = self.data
+        ri = (recurrence_interval(p_value, data.time_unit, data.aggregation_length,
+                                  self.n_earlier_analyses + 1)
+              if self.analysis == "prospective" else None)
+        return {"start": str(data.interval_starts[t1]), "end": str(data.interval_ends[t2 - 1]),
+                "recurrence_interval": ri}
+
+    def n_time_windows(self) -> int:
+        T = self.data.n_intervals
+        return sum(1 for t2 in range(max(self.first_end, self.min_len), T + 1)
+                   for _ in range(self.min_len, min(self.max_len, t2) + 1))
 
 
 def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                    analysis: Analysis = "retrospective", max_temporal_fraction: float = 0.5,
                    max_temporal_length: float | None = None, min_temporal_length: int = 1,
                    max_population_fraction: float = 0.5, max_radius: float | None = None,
-                   n_replications: int = 999, rng=None, backend: str = "threads",
-                   progress: Callable[[int, int], None] | None = None, min_cases: int = 2,
-                   n_earlier_analyses: int = 0, **backend_options):
+                   min_cases: int = 2, n_earlier_analyses: int = 0, n_replications: int = 999,
+                   rng=None, backend: Backend = "threads", threads: int | None = None,
+                   scheduler: str | None = None, n_workers: int = 2,
+                   block_size: int | None = None, client=None,
+                   progress: Progress | None = None, secondary: str = "no-overlap"):
     """Space-time (or purely temporal) scan for high rates with Monte Carlo inference.
 
     Parameters
     ----------
-    data : :class:`SpaceTimeData` (:func:`read_spacetime_csv`, :func:`read_satscan_spacetime`,
-        :func:`borough_spacetime`).
-    model : "poisson" (expected counts from the population) or "permutation" (space-time
+    data : SpaceTimeData
+        Cases and expected counts by location x time interval (:func:`read_spacetime_csv`,
+        :func:`read_satscan_spacetime`, :func:`borough_spacetime`).
+    model : {"poisson", "permutation"}
+        "poisson" (expected counts from the population) or "permutation" (space-time
         permutation, case-only; expected ``C_z C_t / C``).
-    analysis : "retrospective" (every time window), "prospective" (windows ending at the last
+    analysis : {"retrospective", "prospective", "temporal"}
+        "retrospective" (every time window), "prospective" (windows ending at the last
         interval: "alive" clusters) or "temporal" (purely temporal: the whole area, Poisson).
-    max_temporal_fraction : largest time window as a share of the study period (default 0.5);
-        ignored when ``max_temporal_length`` (in aggregation units) is given.
-    min_temporal_length : shortest time window in intervals (default 1).
-    max_population_fraction : largest share of the population at risk in a circle (default
-        0.5); the measure is the expected count over the study period (Poisson) or the cases
-        (permutation), as in SaTScan.
-    max_radius : optional largest radius (coordinate units; km for latlong).
-    n_replications, rng, backend, progress : as for :func:`scan.circular_scan`.
-    min_cases : fewest cases in a high-rate cluster (default 2).
-    n_earlier_analyses : for prospective analyses, the number of earlier analyses in the
-        surveillance (A - 1 in the recurrence interval); the p-value itself is not adjusted.
+    max_temporal_fraction : float
+        Largest time window as a share of the study period (default 0.5); ignored when
+        ``max_temporal_length`` (in aggregation units) is given.
+    min_temporal_length : int
+        Shortest time window in intervals (default 1).
+    max_population_fraction : float
+        Largest share of the population at risk in a circle (default 0.5); the measure is the
+        expected count over the study period (Poisson) or the cases (permutation), as in SaTScan.
+    max_radius : float, optional
+        Largest radius (coordinate units; km for latlong).
+    min_cases : int
+        Fewest cases in a high-rate cluster (default 2).
+    n_earlier_analyses : int
+        For prospective analyses, the number of earlier analyses in the surveillance (A - 1 in
+        the recurrence interval); the p-value itself is not adjusted.
+    n_replications, rng, backend, threads, scheduler, n_workers, block_size, client, progress,
+    secondary
+        As for :func:`scan.circular_scan`.
 
     Returns
     -------
-    ScanResult whose clusters carry ``start`` and ``end`` (first and last day of the time
-    window) and, when prospective, ``recurrence_interval`` in days.  p-values are
-    ``(1 + number of replicate maxima >= the cluster's LLR) / (R + 1)``.
-    """
-    from . import _st_kernels as SK
-    from .montecarlo import alias_table, normalise_seed, replicate_maxima
-    from .result import Cluster, ScanResult, gumbel_p_value, monte_carlo_p_value, relative_risk
-    from .spatial import non_overlapping, versions
-    from .windows import Windows, build_windows, window_radius
+    ScanResult
+        Clusters carry ``start`` and ``end`` (first and last day of the time window) and, when
+        prospective, ``recurrence_interval`` in days.  p-values are ``(1 + number of replicate
+        maxima >= the cluster's LLR) / (R + 1)``.
 
-    check_choice("model", model, ("poisson", "permutation"))
-    check_choice("analysis", analysis, ("retrospective", "prospective", "temporal"))
+    Examples
+    --------
+    >>> import scan
+    >>> data = scan.borough_spacetime("flu_like")                           # doctest: +SKIP
+    >>> result = scan.spacetime_scan(data, model="permutation", analysis="prospective",
+    ...                              max_temporal_length=4, rng=1)          # doctest: +SKIP
+    >>> result.most_likely.start, result.most_likely.recurrence_interval    # doctest: +SKIP
+    """
+    from . import models
+    from .montecarlo import normalise_seed
+    from .params import check_all
+    from .pipeline import run
+    from .windows import Windows, build_windows
+
     if not isinstance(data, SpaceTimeData):
         raise ScanParameterError("data", "a SpaceTimeData", type(data).__name__,
                                  "build it with read_spacetime_csv, read_satscan_spacetime or "
                                  "borough_spacetime")
+    p = check_all(dict(model=model, analysis=analysis,
+                       max_temporal_fraction=max_temporal_fraction,
+                       max_temporal_length=max_temporal_length,
+                       min_temporal_length=min_temporal_length,
+                       max_population_fraction=max_population_fraction, max_radius=max_radius,
+                       min_cases=min_cases, n_earlier_analyses=n_earlier_analyses,
+                       n_replications=n_replications, backend=backend, threads=threads,
+                       scheduler=scheduler, n_workers=n_workers, block_size=block_size),
+                  choices={"model": models.models_for("spacetime")})
     if analysis == "temporal" and model != "poisson":
         raise ScanParameterError("model", "'poisson' for a purely temporal analysis", model,
                                  "the space-time permutation model needs a spatial dimension")
-    _check("n_replications", n_replications, _whole(n_replications) and n_replications >= 0,
-           "a whole number >= 0", "SaTScan's default is 999")
-    _check("min_cases", min_cases, _whole(min_cases) and min_cases >= 0, "a whole number >= 0")
-    _check("min_temporal_length", min_temporal_length,
-           _whole(min_temporal_length) and min_temporal_length >= 1, "a whole number >= 1")
-    _check("n_earlier_analyses", n_earlier_analyses,
-           _whole(n_earlier_analyses) and n_earlier_analyses >= 0, "a whole number >= 0")
+    m = models.get(model, "spacetime")
     seed = normalise_seed(rng)
-    timings = {}
     t0 = time.perf_counter()
     T = data.n_intervals
     max_len = max_temporal_intervals(data.study_start, data.study_end, data.time_unit,
-                                     data.aggregation_length, T, fraction=max_temporal_fraction,
-                                     max_length=max_temporal_length)
-    if min_temporal_length > max_len:
+                                     data.aggregation_length, T,
+                                     fraction=p["max_temporal_fraction"],
+                                     max_length=p["max_temporal_length"])
+    if p["min_temporal_length"] > max_len:
         raise ScanParameterError("min_temporal_length", f"at most the maximum temporal window "
                                  f"({max_len} intervals)", min_temporal_length)
-    expected = np.ascontiguousarray(data.model_expected(model), dtype=np.float64)
+    expected = np.ascontiguousarray(m.cell_expected(data), dtype=np.float64)
     cases = np.ascontiguousarray(data.cases, dtype=np.float64)
-    C = float(cases.sum())
-    if analysis == "temporal":
+    if analysis == "temporal":     # the whole area is one location, scanned in one window
         expected = expected.sum(axis=0, keepdims=True)
         cases = cases.sum(axis=0, keepdims=True)
-        windows = Windows(offsets=np.array([0, 1], dtype=np.int64),
-                          neighbors=np.array([0], dtype=np.int32), max_population_fraction=1.0,
-                          max_radius=None)
+        windows = Windows.single([0])
     else:
-        windows = build_windows(data.coords, data.measure(model), coordinates=data.coordinates,
-                                max_population_fraction=max_population_fraction,
-                                max_radius=max_radius)
-    first_end = T if analysis == "prospective" else min_temporal_length
-    timings["windows_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    cum_c, cum_e = _prefix(cases), _prefix(expected)
-    n_c = len(windows.offsets) - 1
-    best_llr, best_size = np.zeros(n_c), np.zeros(n_c, dtype=np.int64)
-    best_t1, best_t2 = np.zeros(n_c, dtype=np.int64), np.zeros(n_c, dtype=np.int64)
-    SK.best_cylinder_per_centre(windows.offsets, windows.neighbors, cum_c, cum_e, C,
-                                min_temporal_length, max_len, first_end, min_cases, best_llr,
-                                best_size, best_t1, best_t2)
-    kept = non_overlapping(best_llr, best_size, windows, cases.shape[0])
-    timings["observed_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    if model == "permutation":
-        counts = data.cases.astype(np.int64)
-        flat = counts.ravel()
-        cells = np.repeat(np.arange(flat.size), flat)
-        case_loc, case_time = cells // T, cells % T
-        prob, alias = np.ones(1), np.zeros(1, dtype=np.int64)
-        null_kind = SK.PERMUTATION
-    else:
-        prob, alias = alias_table(expected.ravel())
-        case_loc = case_time = np.zeros(0, dtype=np.int64)
-        null_kind = SK.MULTINOMIAL
-    problem = SpaceTimeNullProblem(
-        offsets=windows.offsets, neighbors=windows.neighbors, cum_expected=cum_e, total_cases=C,
-        min_len=int(min_temporal_length), max_len=int(max_len), first_end=int(first_end),
-        min_cases=int(min_cases), null_kind=null_kind, prob=prob, alias=alias,
-        case_loc=np.ascontiguousarray(case_loc, dtype=np.int64),
-        case_time=np.ascontiguousarray(case_time, dtype=np.int64), entropy=seed)
-    null = replicate_maxima(problem, n_replications, backend=backend, progress=progress,
-                            **backend_options)
-    timings["monte_carlo_s"] = time.perf_counter() - t0
-
-    clusters = []
-    for rank, (i, size, llr) in enumerate(kept, start=1):
-        t1, t2 = int(best_t1[i]), int(best_t2[i])
-        if analysis == "temporal":
-            members = np.arange(data.n_locations, dtype=np.int64)
-            centre_id, centre_index = "(whole area)", -1
-            cx, cy = (float(v) for v in data.coords.mean(axis=0))
-            radius = 0.0
-        else:
-            members = windows.members(i, size).astype(np.int64)
-            centre_id, centre_index = str(data.ids[i]), int(i)
-            radius = window_radius(data.coords, data.coordinates, i, members)
-            cx, cy = float(data.coords[i, 0]), float(data.coords[i, 1])
-        full_e = data.model_expected(model)
-        c = float(data.cases[members, t1:t2].sum())
-        e = float(full_e[members, t1:t2].sum())
-        p = monte_carlo_p_value(llr, null)
-        ri = (recurrence_interval(p, data.time_unit, data.aggregation_length,
-                                  n_earlier_analyses + 1) if analysis == "prospective" else None)
-        clusters.append(Cluster(
-            rank=rank, center=centre_id, center_index=centre_index, radius=radius,
-            members=tuple(str(v) for v in data.ids[members]), member_indices=members,
-            population=float(data.population[members].sum()), observed=c, expected=e,
-            relative_risk=relative_risk(c, e, C), llr=llr, p_value=p,
-            gumbel_p_value=gumbel_p_value(llr, null), center_x=cx, center_y=cy,
-            start=str(data.interval_starts[t1]), end=str(data.interval_ends[t2 - 1]),
-            recurrence_interval=ri))
-    statistic = clusters[0].llr if clusters else 0.0
-    n_cyl = int(sum(1 for t2 in range(max(first_end, min_temporal_length), T + 1)
-                    for _ in range(min_temporal_length, min(max_len, t2) + 1)))
+        windows = build_windows(data.coords, expected.sum(axis=1), coordinates=data.coordinates,
+                                max_population_fraction=p["max_population_fraction"],
+                                max_radius=p["max_radius"])
+    st = SpaceTimeAnalysis(data=data, model=m, analysis=analysis, cases=cases,
+                           expected=expected, min_len=p["min_temporal_length"],
+                           max_len=int(max_len), min_cases=p["min_cases"],
+                           n_earlier_analyses=p["n_earlier_analyses"])
+    timings = {"windows_s": time.perf_counter() - t0}
     parameters = {
-        "analysis": ANALYSIS_NAMES[analysis], "model": model, "direction": "high",
-        "max_population_fraction": max_population_fraction if analysis != "temporal" else 1.0,
-        "max_radius": max_radius, "max_temporal_fraction": max_temporal_fraction,
-        "max_temporal_length": max_temporal_length, "max_temporal_intervals": int(max_len),
-        "min_temporal_length": int(min_temporal_length),
+        "analysis": st.name, "model": model, "direction": "high",
+        "max_population_fraction": (p["max_population_fraction"] if analysis != "temporal"
+                                    else 1.0),
+        "max_radius": p["max_radius"], "max_temporal_fraction": p["max_temporal_fraction"],
+        "max_temporal_length": p["max_temporal_length"], "max_temporal_intervals": int(max_len),
+        "min_temporal_length": p["min_temporal_length"],
         "time_aggregation": data.time_unit, "aggregation_length": data.aggregation_length,
         "study_start": str(data.study_start), "study_end": str(data.study_end),
-        "n_intervals": int(T), "n_replications": n_replications, "min_cases": min_cases,
-        "n_earlier_analyses": n_earlier_analyses, "backend": backend,
-        "n_windows": int(windows.n_windows) * n_cyl,
+        "n_intervals": int(T), "n_replications": p["n_replications"],
+        "min_cases": p["min_cases"], "n_earlier_analyses": p["n_earlier_analyses"],
+        "n_windows": int(windows.n_windows) * st.n_time_windows(),
     }
-    return ScanResult(statistic=statistic, p_value=monte_carlo_p_value(statistic, null),
-                      null_distribution=null, clusters=tuple(clusters), area=data,
-                      parameters=parameters, seed=seed, versions=versions(),
-                      analysis=ANALYSIS_NAMES[analysis], timings=timings)
+    return run(st, windows, n_replications=p["n_replications"], seed=seed,
+               parameters=parameters, secondary=secondary, backend=backend, threads=threads,
+               progress=progress, timings=timings,
+               dask_options=dict(scheduler=scheduler, n_workers=p["n_workers"],
+                                 block_size=block_size, client=client))

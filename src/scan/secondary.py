@@ -1,0 +1,46 @@
+"""Secondary clusters: which of the rows' best windows are reported after the most likely one.
+
+Every criterion sees the candidates (the best window of each row) ranked most likely first:
+higher LLR, then fewer locations, then the lower row (SaTScan's order for equally likely
+clusters), and keeps a candidate when it passes the criterion against the ones already kept.
+A criterion is one entry of :data:`CRITERIA`.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+Criterion = Callable[..., list[int]]
+
+
+def ranked(candidates) -> np.ndarray:
+    """Rows with a positive LLR, most likely first (ties: fewer locations, then lower row)."""
+    llr, size = candidates.llr, candidates.size
+    order = np.lexsort((np.arange(len(llr)), size, -llr))
+    return order[llr[order] > 0]
+
+
+def no_overlap(candidates, windows, analysis) -> list[int]:
+    """SaTScan's default: keep a window when it shares no location with a kept one."""
+    taken = np.zeros(analysis.data.n_locations, dtype=bool)
+    kept = []
+    for row in ranked(candidates):
+        members = analysis.members(windows, int(row), int(candidates.size[row]))
+        if taken[members].any():
+            continue
+        taken[members] = True
+        kept.append(int(row))
+    return kept
+
+
+CRITERIA: dict[str, Criterion] = {"no-overlap": no_overlap}
+"""Secondary-cluster criteria by name (SaTScan's CriteriaForReportingSecondaryClusters)."""
+
+
+def select(criterion: str, candidates, windows, analysis) -> list[int]:
+    """Rows to report, most likely first, under ``criterion``."""
+    from .errors import check_choice
+
+    check_choice("secondary_criterion", criterion, tuple(CRITERIA))
+    return CRITERIA[criterion](candidates, windows, analysis)
