@@ -245,11 +245,11 @@ def test_parameter_errors():
         spacetime_scan(data, model="permutation", analysis="temporal", n_replications=0)
     with pytest.raises(ScanParameterError, match="'analysis' must be one of"):
         spacetime_scan(data, analysis="seasonal", n_replications=0)
-    with pytest.raises(ScanParameterError, match="'max_temporal_fraction' must be in"):
+    with pytest.raises(ScanParameterError, match=r"'max_temporal_fraction' \(--max-temporal-fraction\) must be a finite number in \(0, 0.9\]"):
         spacetime_scan(data, max_temporal_fraction=1.5, n_replications=0)
     with pytest.raises(ScanParameterError, match="'min_temporal_length' must be at most"):
         spacetime_scan(data, min_temporal_length=50, n_replications=0)
-    with pytest.raises(ScanParameterError, match="'n_replications' must be a whole number"):
+    with pytest.raises(ScanParameterError, match=r"'n_replications' \(--replications\) must be a whole number in \[0, 1,000,000\]"):
         spacetime_scan(data, n_replications=-1)
     case_only = random_spacetime(0, with_population=False)
     with pytest.raises(ScanParameterError, match="'permutation' for data without a population"):

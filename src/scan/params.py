@@ -30,6 +30,10 @@ MAX_COUNT = 2**31 - 1
 MAX_SEED = 2**63 - 1
 
 
+def _fmt(v: float) -> str:
+    return f"{int(v):,}" if float(v).is_integer() else f"{v:g}"
+
+
 def _whole(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
@@ -81,13 +85,13 @@ class Param:
             what = "a whole number" if self.kind == "int" else "a finite number"
             parts = []
             if self.low is not None:
-                parts.append(f"{'>' if self.low_open else '>='} {self.low:g}")
+                parts.append(f"{'>' if self.low_open else '>='} {_fmt(self.low)}")
             if self.high is not None:
-                parts.append(f"{'<' if self.high_open else '<='} {self.high:,g}")
+                parts.append(f"{'<' if self.high_open else '<='} {_fmt(self.high)}")
             if self.low is not None and self.high is not None:
                 lo = "(" if self.low_open else "["
                 hi = ")" if self.high_open else "]"
-                text = f"{what} in {lo}{self.low:g}, {self.high:,g}{hi}"
+                text = f"{what} in {lo}{_fmt(self.low)}, {_fmt(self.high)}{hi}"
             else:
                 text = what + (" " + " and ".join(parts) if parts else "")
         elif self.kind == "bool":
