@@ -56,16 +56,12 @@ def events(out: Path):
 
 
 def comparable(folder: Path) -> dict:
-    """Every output file of every analysis, with the run's timings left out and the batch's own
-    folder (which paths of its input extracts mention) written as <out>."""
+    """Every output file of every analysis, byte for byte, with the batch's own folder (which
+    paths of its input extracts mention) written as <out>."""
     files = {}
     for path in sorted(folder.rglob("*")):
         if path.is_file() and path.suffix in (".json", ".csv", ".geojson", ".txt"):
             text = path.read_text().replace(str(folder.parent), "<out>")
-            if path.name == "result.json":
-                data = json.loads(text)
-                data.pop("timings")
-                text = json.dumps(data, sort_keys=True)
             files[str(path.relative_to(folder))] = text
     return files
 

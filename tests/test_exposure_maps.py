@@ -1,4 +1,4 @@
-"""PNG maps (scan.exposure.maps)."""
+"""PNG maps (scan.report.maps)."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,7 +7,7 @@ from shapely.geometry import box
 
 from scan.errors import ScanParameterError
 from scan.exposure.grids import make_dataset
-from scan.exposure.maps import plot_map
+from scan.report.maps import plot_map
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

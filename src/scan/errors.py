@@ -35,3 +35,8 @@ class ScanParameterError(ValueError):
 def check_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ScanParameterError(name, "one of " + ", ".join(repr(c) for c in choices), value)
+
+
+class ScanRunError(RuntimeError):
+    """A failure while running (a cluster that stopped answering, a worker that kept failing):
+    the input was fine; the command exits with code 1."""

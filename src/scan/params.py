@@ -266,7 +266,8 @@ def _cli_type(p: Param) -> Callable[[str], Any]:
         try:
             return p.check(value)
         except ScanParameterError as exc:
-            raise argparse.ArgumentTypeError(str(exc).split(" must be ", 1)[-1]) from None
+            raise argparse.ArgumentTypeError("must be " + str(exc).split(" must be ", 1)[-1]) \
+                from None
 
     convert.__name__ = p.kind
     return convert
@@ -279,7 +280,9 @@ def add_option(group, name: str, *, choices: Iterable[str] | None = None, defaul
     sub-command's Python entry point has a different default)."""
     p = PARAMS[name]
     d = p.default if default is None else default
-    text = (help or p.help) + " (default: %(default)s)"
+    text = help or p.help
+    if "(default" not in text:
+        text += " (default: %(default)s)"
     if p.kind == "choice":
         group.add_argument(p.cli, dest=name, choices=tuple(choices or p.choices), default=d,
                            help=text, **kwargs)

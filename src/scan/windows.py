@@ -20,6 +20,7 @@ of :meth:`Windows.single`.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numba as nb
@@ -273,3 +274,25 @@ def window_radius(coords: np.ndarray, coordinates: str, centre_xy, members: np.n
     c = embed_points(np.asarray(centre_xy, dtype=np.float64).reshape(1, 2), coordinates)[0]
     d2 = ((pts[members] - c) ** 2).sum(axis=1)
     return float(chord2_to_distance(d2.max(), coordinates))
+
+
+def distance_units(coordinates: str, crs: str | None) -> str:
+    """Units of radii and distances: km for latitude/longitude, the projected CRS's unit
+    (m for British National Grid), else "coordinate units"."""
+    if coordinates == "latlong":
+        return "km"
+    if crs is None:
+        return "coordinate units"
+    return _crs_unit(str(crs))
+
+
+@functools.lru_cache(maxsize=32)
+def _crs_unit(crs: str) -> str:
+    import pyproj
+
+    try:
+        name = pyproj.CRS.from_user_input(crs).axis_info[0].unit_name
+    except (pyproj.exceptions.CRSError, IndexError):
+        return "coordinate units"
+    return {"metre": "m", "meter": "m", "kilometre": "km", "US survey foot": "US ft",
+            "foot": "ft"}.get(name, name)

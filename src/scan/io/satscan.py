@@ -675,3 +675,13 @@ def prm_settings(prm) -> dict[str, object]:
     wanted = (_PRM_FILES + tuple(PRM_ENUMS) + _PRM_DATES + _PRM_INTS + _PRM_FLOATS + _PRM_FLAGS)
     return {key: _prm_value(key, entries[key][0], file, entries[key][1])
             for key in wanted if key in entries}
+
+
+def prm_input_files(prm) -> list[tuple[str, "Path"]]:
+    """(key, path) of the input files a .prm names (relative to the .prm's folder)."""
+    from pathlib import Path
+
+    entries = _prm_entries(prm)
+    folder = Path(prm).parent
+    return [(key, folder / entries[key][0]) for key in _PRM_FILES
+            if key in entries and entries[key][0]]

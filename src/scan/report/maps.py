@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import ScanParameterError
-from .grids import UNITS, canonical_pollutant
+from ..exposure.grids import UNITS, canonical_pollutant
 
 FIGURE_SIZE_IN = (7.5, 8.0)
 DPI = 150
@@ -119,3 +119,19 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
     with atomic_file(path) as tmp:
         fig.savefig(tmp, format="png")
     return path
+
+
+def write_map(result, path, *, grid=None, outline=None, pollutant="NO2", max_circles=5,
+              alpha=0.05) -> Path:
+    """PNG map of a result: locations, the most likely cluster and the significant secondary
+    clusters' circles (and a pollutant grid when given)."""
+    area = result.area
+    shown = [c for c in result.clusters if c.rank == 1 or c.p_value <= alpha][:max_circles]
+    circles = [(c.center_x, c.center_y, c.radius, f"#{c.rank} p={c.p_value:.3g}") for c in shown]
+    if area.coordinates == "latlong":
+        # draw in degrees; radius in km shown approximately
+        circles = [(x, y, r / 111.0, lab) for x, y, r, lab in circles]
+    title = (f"{result.analysis} scan, {result.parameters.get('model')} model: "
+             f"{len(result.significant())} cluster(s) with p <= 0.05")
+    return plot_map(path, grid=grid, x=area.coords[:, 0], y=area.coords[:, 1], circles=circles,
+                    outline=outline, title=title, pollutant=pollutant)
