@@ -368,10 +368,13 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         expected_scale = float(total_cases / expected_external.sum())
         expected = expected_external * expected_scale
         if abs(expected_scale - 1.0) > 1e-9:
-            log.warning("%s: %s expected counts (total %.6g) rescaled by %.6g to the %d observed "
-                        "cases, as the scan conditions on the total", source,
-                        "reference-rate" if kind == "reference-rates" else "supplied",
-                        expected_external.sum(), expected_scale, int(total_cases))
+            # by design for reference rates (the unscaled counts serve the SIR); a surprise for
+            # counts the user supplied as they are
+            log.log(logging.INFO if kind == "reference-rates" else logging.WARNING,
+                    "%s: %s expected counts (total %.6g) rescaled by %.6g to the %d observed "
+                    "cases, as the scan conditions on the total", source,
+                    "reference-rate" if kind == "reference-rates" else "supplied",
+                    expected_external.sum(), expected_scale, int(total_cases))
     elif kind == "internal-standardised":
         expected = _as_float_array("expected", expected, n, source)
     else:
