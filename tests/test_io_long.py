@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import scan
+import scan.data
 from scan.errors import ScanInputError, ScanParameterError
 from scan.io.long import read_long_csv
 
@@ -289,3 +290,17 @@ def test_totals_match_the_rows(tmp_path_factory, rows):
         assert area.cases[i] == sum(c for a, _, c, _ in rows if a == loc)
         assert area.population[i] == sum(p for a, _, _, p in rows if a == loc)
     assert area.expected.sum() == pytest.approx(area.cases.sum())
+
+
+@pytest.mark.parametrize("kw, exc, match", [
+    (dict(names=["x"]), ScanInputError,
+     r"'names' must be one value per location \(2 locations\); got 1"),
+    (dict(expected=[1.0, 1.0], expected_kind="national"), ScanParameterError,
+     r"parameter 'expected_kind' must be one of 'supplied', 'reference-rates'"),
+    (dict(yearly=scan.data.YearlyCounts(np.array([2019]), np.array([[3], [2]]), np.ones((2, 1)),
+                                        np.ones((2, 1)))), ScanInputError,
+     r"field 'year': the counts by year do not add up to the cases of each location"),
+])
+def test_study_area_checks_the_new_fields(kw, exc, match):
+    with pytest.raises(exc, match=match):
+        scan.study_area(["a", "b"], [0, 1], [0, 1], [3, 1], [10, 10], crs=None, **kw)

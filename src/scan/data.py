@@ -280,7 +280,7 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
     names : optional readable name of each location, carried as ``StudyArea.names``.
     expected_kind : how supplied ``expected`` counts were made: "supplied" (by the user) or
         "reference-rates" (population x external rates); recorded as ``StudyArea.expected_kind``.
-    yearly : optional :class:`YearlyCounts` (the reader checks it against the totals).
+    yearly : optional :class:`YearlyCounts`; its cases must add up to ``cases``.
     """
     check_choice("coordinates", coordinates, ("cartesian", "latlong"))
     check_choice("model", model, ("poisson", "bernoulli"))
@@ -389,6 +389,10 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         raise ScanInputError(f"location '{ids[i]}' has {cases[i]:g} cases but nothing expected "
                              "(zero population); check its population", file=source,
                              field="population")
+    if yearly is not None and (yearly.cases.shape != (n, len(yearly.years))
+                               or not np.array_equal(yearly.cases.sum(axis=1), cases)):
+        raise ScanInputError("the counts by year do not add up to the cases of each location",
+                             file=source, field="year")
     cases = cases.astype(np.int64)
     for arr in (ids, coords, cases, population, expected, names, expected_external):
         if arr is not None:
