@@ -41,6 +41,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import numbers
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -217,7 +218,7 @@ def read_long_csv(cases_path, *, locations, strata: Sequence[str] = (),
     reserved = {"id": id_column, "cases": cases_column, "population": population_column,
                 "year": year_column}
     strata = _check_strata_names(strata, reserved)
-    if not (isinstance(rate_per, (int, float)) and math.isfinite(rate_per) and rate_per > 0):
+    if not (isinstance(rate_per, numbers.Real) and math.isfinite(rate_per) and rate_per > 0):
         raise ScanParameterError("rate_per", "a positive number of person-years", rate_per,
                                  "pass 100000 for rates per 100,000 person-years")
     if reference_rates is not None and model != "poisson":
@@ -228,7 +229,7 @@ def read_long_csv(cases_path, *, locations, strata: Sequence[str] = (),
         raise ScanParameterError("years", "given only with reference_rates", years,
                                  "without reference rates expected counts come from the study "
                                  "area itself and do not depend on the period's length")
-    if years is not None and not (isinstance(years, (int, float)) and not isinstance(years, bool)
+    if years is not None and not (isinstance(years, numbers.Real) and not isinstance(years, bool)
                                   and math.isfinite(years) and years > 0):
         raise ScanParameterError("years", "a positive number of years", years)
 
