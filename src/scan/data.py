@@ -6,6 +6,7 @@ and their messages are the same whatever route the data took.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -15,6 +16,10 @@ from .errors import ScanInputError, ScanParameterError, check_choice
 
 Coordinates = Literal["cartesian", "latlong"]
 DEFAULT_CRS = "EPSG:27700"
+ExpectedKind = Literal["population", "supplied", "internal-standardised", "reference-rates"]
+EXPECTED_KINDS = ("population", "supplied", "internal-standardised", "reference-rates")
+
+log = logging.getLogger(__name__)
 
 
 class LocationTotals:
@@ -31,6 +36,25 @@ class LocationTotals:
     @property
     def total_population(self) -> float:
         return float(self.population.sum())
+
+
+@dataclass(frozen=True, eq=False)
+class YearlyCounts:
+    """Counts by calendar year, for observed against expected year by year.
+
+    years : (t,) int64, sorted.
+    cases : (n, t) int64 observed cases of each location in each year.
+    population : (n, t) float64 person-years of each location in each year.
+    expected : (n, t) float64 expected cases of each location in each year, on the same footing
+        as the study area's inquiry expected counts: against the reference rates, unscaled, when
+        ``StudyArea.expected_external`` is set (rows sum to it), otherwise the study area's own
+        ``expected`` split over the years (rows sum to it).
+    """
+
+    years: np.ndarray
+    cases: np.ndarray
+    population: np.ndarray
+    expected: np.ndarray
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +75,18 @@ class StudyArea(LocationTotals):
     case_strata, population_strata : optional (n, k) counts by covariate stratum.
     strata_names : names of the k strata.
     source : where the data came from (a file name), used in messages.
+    names : optional (n,) array of str, a readable name for each location (LSOA name, ward).
+    expected_kind : where ``expected`` came from: "population" (proportional to the
+        population, crude), "supplied" (expected counts given by the user, rescaled to the
+        total), "internal-standardised" (indirect standardisation on the study area's own
+        stratum rates) or "reference-rates" (population x external reference rates, rescaled to
+        the total).
+    expected_external : for "supplied" and "reference-rates", the expected counts as given or
+        computed, before rescaling (compare observed with these for an SIR against an external
+        standard); None otherwise.
+    expected_scale : for "supplied" and "reference-rates", the factor ``C / sum(expected_external)``
+        that made ``expected`` sum to the total cases C; None otherwise.
+    yearly : optional :class:`YearlyCounts`, when the cases carry a year.
     """
 
     ids: np.ndarray
@@ -64,15 +100,32 @@ class StudyArea(LocationTotals):
     population_strata: np.ndarray | None = None
     strata_names: tuple[str, ...] = ()
     source: str = "<arrays>"
+    names: np.ndarray | None = None
+    expected_kind: ExpectedKind = "population"
+    expected_external: np.ndarray | None = None
+    expected_scale: float | None = None
+    yearly: YearlyCounts | None = None
+
+    @property
+    def reference(self) -> str:
+        """"external" when expected counts were supplied or came from reference rates (the
+        unscaled ones are in ``expected_external``), else "internal" (the study area itself)."""
+        return "external" if self.expected_external is not None else "internal"
 
     def to_dataframe(self):
         import pandas as pd
 
         x_name, y_name = ("lon", "lat") if self.coordinates == "latlong" else ("x", "y")
-        return pd.DataFrame({
-            "id": self.ids, x_name: self.coords[:, 0], y_name: self.coords[:, 1],
+        columns = {"id": self.ids}
+        if self.names is not None:
+            columns["name"] = self.names
+        columns.update({
+            x_name: self.coords[:, 0], y_name: self.coords[:, 1],
             "cases": self.cases, "population": self.population, "expected": self.expected,
         })
+        if self.expected_external is not None:
+            columns["expected_external"] = self.expected_external
+        return pd.DataFrame(columns)
 
 
 def _as_float_array(name: str, values, n: int | None, source: str) -> np.ndarray:
@@ -201,7 +254,9 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
                population_strata=None, strata_names: Sequence[str] = (),
                coordinates: Coordinates = "cartesian", crs: str | None = DEFAULT_CRS,
                project_to: str | None = None, model: str = "poisson",
-               source: str = "<arrays>") -> StudyArea:
+               source: str = "<arrays>", names=None,
+               expected_kind: Literal["supplied", "reference-rates"] = "supplied",
+               yearly: YearlyCounts | None = None) -> StudyArea:
     """Validate arrays and build a :class:`StudyArea`.
 
     Parameters
@@ -209,10 +264,12 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
     ids, x, y, cases, population : one value per location.  For ``coordinates='latlong'`` x is
         longitude and y latitude in degrees.  For the Bernoulli model ``population`` counts cases
         plus controls.
-    expected : optional expected counts (Poisson); rescaled so they sum to the total cases.
+    expected : optional expected counts (Poisson); rescaled so they sum to the total cases.  The
+        counts as given are kept in ``expected_external`` and the factor in ``expected_scale``
+        (logged when it is not 1).
     case_strata, population_strata : optional (n, k) counts by covariate stratum (age band x sex,
-        say); when given, expected counts come from indirect standardisation and ``population``
-        defaults to the sum over strata.
+        say); when given without ``expected``, expected counts come from indirect
+        standardisation; ``population`` defaults to the sum over strata.
     coordinates : "cartesian" or "latlong".
     crs : projected CRS of cartesian coordinates (default British National Grid, EPSG:27700);
         None for plain Cartesian numbers.
@@ -220,13 +277,23 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         into with pyproj; the scan then uses Euclidean distances in that CRS.
     model : "poisson" or "bernoulli"; decides which checks apply.
     source : a name used in error messages.
+    names : optional readable name of each location, carried as ``StudyArea.names``.
+    expected_kind : how supplied ``expected`` counts were made: "supplied" (by the user) or
+        "reference-rates" (population x external rates); recorded as ``StudyArea.expected_kind``.
+    yearly : optional :class:`YearlyCounts`; its cases must add up to ``cases``.
     """
     check_choice("coordinates", coordinates, ("cartesian", "latlong"))
     check_choice("model", model, ("poisson", "bernoulli"))
+    check_choice("expected_kind", expected_kind, ("supplied", "reference-rates"))
     ids = np.asarray([str(v) for v in np.asarray(ids).ravel()])
     n = len(ids)
     if n == 0:
         raise ScanInputError("no locations", file=source)
+    if names is not None:
+        names = np.asarray(["" if v is None else str(v) for v in np.asarray(names).ravel()])
+        if len(names) != n:
+            raise ScanInputError(f"'names' must be one value per location ({n} locations); "
+                                 f"got {len(names)}", file=source, field="name")
     uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
     if (counts > 1).any():
         dup = uniq[counts > 1][0]
@@ -248,6 +315,7 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         raise ScanInputError("the total number of cases is zero; there is nothing to scan",
                              file=source, field="cases")
 
+    kind = "population" if expected is None else expected_kind
     if case_strata is not None or population_strata is not None:
         if case_strata is None or population_strata is None:
             raise ScanParameterError("case_strata/population_strata", "given together", "one of them",
@@ -269,13 +337,16 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
             raise ScanInputError("case strata do not add up to the cases", file=source)
         if population is None:
             population = population_strata.sum(axis=1)
-        expected = indirect_expected(case_strata, population_strata)
+        if expected is None:
+            expected = indirect_expected(case_strata, population_strata)
+            kind = "internal-standardised"
 
     if population is None and expected is None:
         raise ScanParameterError("population", "given (or expected counts, or strata)", None)
     if population is not None:
         population = _as_float_array("population", population, n, source)
         _check_counts("population", population, ids, source, integer=(model == "bernoulli"))
+    expected_external = expected_scale = None
     if model == "bernoulli":
         over = cases > population
         if over.any():
@@ -288,12 +359,24 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
             raise ScanInputError("there are no controls (population equals cases everywhere); the "
                                  "Bernoulli model needs controls", file=source, field="population")
         expected = population * (total_cases / population.sum())
-    elif expected is not None:
-        expected = _as_float_array("expected", expected, n, source)
-        _check_counts("expected", expected, ids, source, integer=False)
-        if expected.sum() <= 0:
+        kind = "population"
+    elif kind in ("supplied", "reference-rates"):
+        expected_external = _as_float_array("expected", expected, n, source).copy()
+        _check_counts("expected", expected_external, ids, source, integer=False)
+        if expected_external.sum() <= 0:
             raise ScanInputError("expected counts sum to zero", file=source, field="expected")
-        expected = expected * (total_cases / expected.sum())
+        expected_scale = float(total_cases / expected_external.sum())
+        expected = expected_external * expected_scale
+        if abs(expected_scale - 1.0) > 1e-9:
+            # by design for reference rates (the unscaled counts serve the SIR); a surprise for
+            # counts the user supplied as they are
+            log.log(logging.INFO if kind == "reference-rates" else logging.WARNING,
+                    "%s: %s expected counts (total %.6g) rescaled by %.6g to the %d observed "
+                    "cases, as the scan conditions on the total", source,
+                    "reference-rate" if kind == "reference-rates" else "supplied",
+                    expected_external.sum(), expected_scale, int(total_cases))
+    elif kind == "internal-standardised":
+        expected = _as_float_array("expected", expected, n, source)
     else:
         if population.sum() <= 0:
             raise ScanInputError("the total population is zero", file=source, field="population")
@@ -306,11 +389,18 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         raise ScanInputError(f"location '{ids[i]}' has {cases[i]:g} cases but nothing expected "
                              "(zero population); check its population", file=source,
                              field="population")
+    if yearly is not None and (yearly.cases.shape != (n, len(yearly.years))
+                               or not np.array_equal(yearly.cases.sum(axis=1), cases)):
+        raise ScanInputError("the counts by year do not add up to the cases of each location",
+                             file=source, field="year")
     cases = cases.astype(np.int64)
-    for arr in (ids, coords, cases, population, expected):
-        arr.setflags(write=False)
+    for arr in (ids, coords, cases, population, expected, names, expected_external):
+        if arr is not None:
+            arr.setflags(write=False)
     return StudyArea(ids=ids, coords=coords, cases=cases, population=population,
                      expected=expected, coordinates=coordinates,
                      crs=crs if coordinates == "cartesian" else "EPSG:4326",
                      case_strata=case_strata, population_strata=population_strata,
-                     strata_names=tuple(strata_names), source=source)
+                     strata_names=tuple(strata_names), source=source, names=names,
+                     expected_kind=kind, expected_external=expected_external,
+                     expected_scale=expected_scale, yearly=yearly)
