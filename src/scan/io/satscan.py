@@ -463,13 +463,22 @@ def time_averaged_population(census_days: np.ndarray, values: np.ndarray,
     hi = float(np.datetime64(end, "D").astype(np.int64)) + 1.0
     inner = days[(days > lo) & (days < hi)]
     knots = np.concatenate([[lo], inner, [hi]])
-    # the curve is linear in the census values: weights[t, j] = interpolant of unit vector e_j
-    weights = np.column_stack([np.interp(knots, days, np.eye(len(days))[j])
-                               for j in range(len(days))])
-    at_knots = values @ weights.T                                  # (rows, knots)
+    # The curve is linear in the census values, so the integral is values @ w with w_j the
+    # integral of the "hat" interpolant of census day j: trapezoid weights of the knots, each
+    # split between the two census days around it (O(knots + m) memory, not knots x m).
     widths = np.diff(knots)
-    integral = (0.5 * (at_knots[:, 1:] + at_knots[:, :-1]) * widths).sum(axis=1)
-    return integral / (hi - lo)
+    trapezoid = np.zeros(len(knots))
+    trapezoid[:-1] += 0.5 * widths
+    trapezoid[1:] += 0.5 * widths
+    x = np.clip(knots, days[0], days[-1])
+    right = np.minimum(np.searchsorted(days, x, side="left"), len(days) - 1)
+    left = np.maximum(right - 1, 0)
+    span = days[right] - days[left]
+    frac = np.divide(x - days[left], span, out=np.ones_like(x), where=span > 0)
+    w = np.zeros(len(days))
+    np.add.at(w, left, trapezoid * (1.0 - frac))
+    np.add.at(w, right, trapezoid * frac)
+    return (values @ w) / (hi - lo)
 
 
 def _strata(population: PopulationRecords | None) -> list[tuple[str, ...]]:
