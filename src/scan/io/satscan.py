@@ -167,9 +167,13 @@ def parse_date(text: str, *, file: str = "<date>", line: int | None = None,
         raise bad("a part has more than four digits")
     parts = [int(p) for p in pieces]
     precision = PRECISIONS[len(parts) - 1]
+    year_piece = pieces[0]
     if len(parts) > 1 and parts[-1] > 999:          # MM/YYYY or MM/DD/YYYY
         parts = parts[-1:] + parts[:-1]
-    year = _resolve_year(parts[0], period, text, file, line or 0, field)
+        year_piece = pieces[-1]
+    # a year written with three or four digits is taken as written ("0073" is not "73")
+    year = (parts[0] if len(year_piece) > 2
+            else _resolve_year(parts[0], period, text, file, line or 0, field))
     if year < 1:
         raise bad("year 0 does not exist")
     month, day = (parts[1:] + [1, 1])[:2]
