@@ -141,6 +141,17 @@ def _check_counts(name: str, arr: np.ndarray, ids: np.ndarray, source: str,
             f"'{ids[int(np.argmax(arr))]}')", file=source, field=name)
 
 
+def _rate(total_cases: float, total: float, name: str, source: str) -> float:
+    """total_cases / total, refused when a float cannot hold it (a subnormal total)."""
+    with np.errstate(over="ignore"):
+        rate = total_cases / total
+    if not np.isfinite(rate):
+        raise ScanInputError(f"the total {name} ({total:.3g}) is too small for {total_cases:g} "
+                             "cases: the expected counts overflow a float; check the values and "
+                             "their unit", file=source, field=name)
+    return rate
+
+
 def check_coordinates(coords: np.ndarray, ids: np.ndarray, coordinates: str, crs: str | None,
                       source: str) -> None:
     """Finite values, and values that fit the declared kind of coordinates."""
@@ -302,7 +313,12 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
             raise ScanInputError("case strata do not add up to the cases", file=source)
         if population is None:
             population = population_strata.sum(axis=1)
-        expected = indirect_expected(case_strata, population_strata)
+        with np.errstate(over="ignore", invalid="ignore"):
+            expected = indirect_expected(case_strata, population_strata)
+        if not np.isfinite(expected).all():
+            raise ScanInputError("a stratum's population is too small for its cases: the expected "
+                                 "counts overflow a float; check the population values and their "
+                                 "unit", file=source, field="population")
 
     if population is None and expected is None:
         raise ScanParameterError("population", "given (or expected counts, or strata)", None)
@@ -321,17 +337,17 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         if population.sum() <= total_cases:
             raise ScanInputError("there are no controls (population equals cases everywhere); the "
                                  "Bernoulli model needs controls", file=source, field="population")
-        expected = population * (total_cases / population.sum())
+        expected = population * _rate(total_cases, population.sum(), "population", source)
     elif expected is not None:
         expected = _as_float_array("expected", expected, n, source)
         _check_counts("expected", expected, ids, source, integer=False)
         if expected.sum() <= 0:
             raise ScanInputError("expected counts sum to zero", file=source, field="expected")
-        expected = expected * (total_cases / expected.sum())
+        expected = expected * _rate(total_cases, expected.sum(), "expected", source)
     else:
         if population.sum() <= 0:
             raise ScanInputError("the total population is zero", file=source, field="population")
-        expected = population * (total_cases / population.sum())
+        expected = population * _rate(total_cases, population.sum(), "population", source)
     if population is None:
         population = expected.copy()
     zero_e = (expected <= 0) & (cases > 0)

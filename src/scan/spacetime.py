@@ -399,6 +399,26 @@ def _check_reader_period(start, end, unit: str, length: int, file: str, where: s
             f"{start} to {end})", length, "use a shorter aggregation interval")
 
 
+def _check_person_time(values, lines, start, end, file: str) -> None:
+    """Census values whose person-time over the study period a float can hold (the expected
+    counts divide the cases by it)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return
+    days = float((np.datetime64(end, "D") + 1 - np.datetime64(start, "D")).astype(np.int64))
+    with np.errstate(over="ignore"):
+        summed = float(values.sum())
+        total = summed * days
+    if not total < 1e300:
+        i = int(np.argmax(values))
+        where = f" on line {lines[i]}" if lines is not None else ""
+        what = (f"their total ({summed:.3g}) times the {days:,.0f} days of the study period "
+                "(person-days) overflows a float" if np.isfinite(summed)
+                else "they add up to more than a float can hold (1.8e308)")
+        raise ScanInputError(f"the population values are too large: {what}; check the values "
+                             f"(largest: {values[i]:.3g}{where})", file=file, field="population")
+
+
 def _record_span(days: np.ndarray, lines, file: str) -> str:
     """'earliest ... on FILE line N, latest ... on line M; ' for messages about the period."""
     if len(days) == 0:
@@ -434,7 +454,7 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
     outside ``start``/``end`` is reported with its line.
     """
     from .data import MAX_COUNT
-    from .io.csv import column_indices, parse_count, parse_number
+    from .io.csv import column_indices, parse_amount, parse_count, parse_number
     from .io.satscan import _as_period_bound, parse_date
     from .io.text import csv_rows
 
@@ -480,8 +500,8 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
                             maximum=MAX_COUNT)
         pop = np.nan
         if "population" in col and row[col["population"]].strip() != "":
-            pop = parse_count(row[col["population"]], file=file, line=line,
-                              field="population", integer=False)
+            pop = parse_amount(row[col["population"]], file=file, line=line,
+                               field="population")
         i = index.setdefault(name, len(index))
         if i == len(coords):
             coords.append(xy)
@@ -543,6 +563,7 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
                     "population per location and time", file=file, line=lines[r],
                     field="population")
         keep = np.array(keep, dtype=np.int64)
+        _check_person_time(pop[keep], [lines[r] for r in keep.tolist()], s, e, file)
         census = dict(census_loc=loc[keep], census_day=instants[keep], census_value=pop[keep])
     return build_spacetime_data(ids, np.array(coords, dtype=np.float64).reshape(-1, 2),
                                 case_loc=loc, case_day=days,
@@ -592,6 +613,9 @@ def satscan_spacetime_data(data, *, time_aggregation: TimeUnit, aggregation_leng
                          data.cases.file, _record_span(data.cases.times,
                                                        data.cases.lines.tolist(),
                                                        data.cases.file))
+    if data.population is not None:
+        _check_person_time(data.population.populations, data.population.lines.tolist(),
+                           data.start, data.end, data.population.file)
     geo = data.geo
     index = {loc: i for i, loc in enumerate(geo.ids.tolist())}
     strata: dict[tuple, int] = {}

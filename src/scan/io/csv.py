@@ -76,6 +76,22 @@ def parse_count(text: str, *, file: str, line: int, field: str, integer: bool = 
     return value
 
 
+SMALLEST_AMOUNT = 1e-100
+"""Smallest positive population or expected count read: below it, dividing the cases by it
+overflows a float (and no population is that small: a typo or the wrong unit)."""
+
+
+def parse_amount(text: str, *, file: str, line: int, field: str) -> float:
+    """A population or an expected count: finite, zero or more, not a whole number necessarily,
+    and either 0 or at least :data:`SMALLEST_AMOUNT`."""
+    value = parse_count(text, file=file, line=line, field=field, integer=False)
+    if 0 < value < SMALLEST_AMOUNT:
+        raise ScanInputError(f"{text.strip()!r} is too small: a positive {field} must be at "
+                             f"least {SMALLEST_AMOUNT:g} (write 0 for none)", file=file,
+                             line=line, field=field)
+    return value
+
+
 def column_indices(header: list[str], file: str, required: dict[str, str],
                    optional: dict[str, str], *, line: int = 1) -> dict[str, int]:
     """Map each wanted column to its index.
@@ -111,8 +127,12 @@ def _parse_row(row: list[str], col: dict[str, int], names: dict[str, str], model
     x, y = (parse_number(row[col[k]], file=file, line=line, field=names[k]) for k in ("x", "y"))
     cases = parse_count(row[col["cases"]], file=file, line=line, field=names["cases"],
                         maximum=MAX_COUNT)
-    population = parse_count(row[col["population"]], file=file, line=line,
-                             field=names["population"], integer=(model == "bernoulli"))
+    if model == "bernoulli":
+        population = parse_count(row[col["population"]], file=file, line=line,
+                                 field=names["population"])
+    else:
+        population = parse_amount(row[col["population"]], file=file, line=line,
+                                  field=names["population"])
     if model == "bernoulli" and cases > population:
         raise ScanInputError(
             f"{cases:g} cases but a population of {population:g}; for the Bernoulli model the "
@@ -120,8 +140,8 @@ def _parse_row(row: list[str], col: dict[str, int], names: dict[str, str], model
             file=file, line=line, field=names["population"])
     expected = None
     if "expected" in col:
-        expected = parse_count(row[col["expected"]], file=file, line=line,
-                               field=names["expected"], integer=False)
+        expected = parse_amount(row[col["expected"]], file=file, line=line,
+                                field=names["expected"])
     return loc, x, y, cases, population, expected
 
 

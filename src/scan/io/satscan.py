@@ -33,7 +33,7 @@ import numpy as np
 
 from ..data import MAX_COUNT, MAX_EXACT, StudyArea, study_area
 from ..errors import ScanInputError, ScanParameterError, check_choice
-from .csv import parse_count, parse_number
+from .csv import parse_amount, parse_count, parse_number
 from .text import check_readable, numbered_lines
 
 Coordinates = Literal["cartesian", "latlong"]
@@ -301,8 +301,7 @@ def _population_from(records: Records, file: str, *, period: tuple | None) -> Po
         day, prec = parse_date(fields[1], file=file, line=line, field="date", period=period)
         times.append(day)
         precision.append(prec)
-        pops.append(parse_count(fields[2], file=file, line=line, field="population",
-                                integer=False))
+        pops.append(parse_amount(fields[2], file=file, line=line, field="population"))
         covariates.append(tuple(fields[3:]))
         lines.append(line)
     return PopulationRecords(
@@ -482,7 +481,7 @@ def time_averaged_population(census_days: np.ndarray, values: np.ndarray,
     w = np.zeros(len(days))
     np.add.at(w, left, trapezoid * (1.0 - frac))
     np.add.at(w, right, trapezoid * frac)
-    return (values @ w) / (hi - lo)
+    return values @ (w / (hi - lo))        # weights summing to 1: no overflow for huge values
 
 
 def _strata(population: PopulationRecords | None) -> list[tuple[str, ...]]:
@@ -560,6 +559,15 @@ def spatial_study_area(data: SatscanData, *, model: Literal["poisson", "bernoull
                   data.controls.counts)
         kwargs["population"] = cases + controls
     else:
+        pop = data.population
+        with np.errstate(over="ignore"):
+            total = float(pop.populations.sum())
+        if not np.isfinite(total):
+            i = int(np.argmax(pop.populations))
+            raise ScanInputError(
+                f"the population values add up to more than a float can hold (1.8e308; the "
+                f"largest is {pop.populations[i]:.6g} on line {pop.lines[i]}); check the values",
+                file=pop.file, field="population")
         start, end = _default_period(data)
         strata = _strata(data.population)
         pop_strata = _population_strata_matrix(data.population, index, strata, start, end)
