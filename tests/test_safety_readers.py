@@ -576,3 +576,54 @@ def test_far_date_typo_does_not_build_millions_of_intervals(tmp_path, capsys):
 def test_bad_dates_in_case_files(tmp_path, text, match):
     with pytest.raises(ScanInputError, match=r"a\.cas, line 1, field 'date': .*" + match):
         read_counts(write(tmp_path, "a.cas", f"A 1 {text}\n"))
+
+
+def test_populations_too_small_or_too_large_for_a_float(tmp_path, capsys):
+    tiny = write(tmp_path, "t.csv", HEADER + "\nA,0,0,5,1e-320\nB,1,0,5,1e-320\n")
+    match = (r"t\.csv, line 2, field 'population': '1e-320' is too small: a positive population "
+             r"must be at least 1e-100 \(write 0 for none\)")
+    with pytest.raises(ScanInputError, match=match):
+        read_csv(tiny, crs=None)
+    assert "'1e-320' is too small" in cli_error(capsys, spatial(tiny, tmp_path / "out"))
+    with pytest.raises(ScanInputError, match=r"line 2, field 'expected': '1e-320' is too small"):
+        read_csv(write(tmp_path, "e.csv", HEADER + ",expected\nA,0,0,5,1,1e-320\n"), crs=None)
+    with pytest.raises(ScanInputError, match=r"the total population \(1e-320\) is too small for "
+                                             r"10 cases: the expected counts overflow a float"):
+        study_area(["a", "b"], [0, 1], [0, 1], [5, 5], [5e-321, 5e-321], crs=None)
+    # space-time: person-days (population x days) must fit in a float
+    big = write(tmp_path, "s.csv", "id,x,y,time,cases,population\nA,0,0,2020-01-01,1,1e306\n"
+                "B,1,0,2020-01-02,1,1e306\n")
+    with pytest.raises(ScanInputError, match=r"s\.csv, field 'population': the population values "
+                                             r"are too large: their total \(2e\+306\) times the 2 "
+                                             r"days of the study period \(person-days\) overflows "
+                                             r"a float; check the values \(largest: 1e\+306 on "
+                                             r"line 2\)"):
+        read_spacetime_csv(big, crs=None)
+    cas, pop, geo, _ = satscan_files(tmp_path, cas="A 1 2020/1/1\nB 1 2020/1/2\n",
+                                     pop="A 2020 1e308\nB 2020 1e308\nC 2020 1\n")
+    with pytest.raises(ScanInputError, match=r"a\.pop, field 'population': the population values "
+                                             r"add up to more than a float can hold"):
+        read_satscan(cas, geo=geo, pop=pop)
+    with pytest.raises(ScanInputError, match=r"a\.pop, field 'population': the population values "
+                                             r"are too large: they add up to more than a float"):
+        read_satscan_spacetime(cas, geo=geo, pop=pop)
+
+
+def test_time_averaged_population_with_many_census_days():
+    """20,000 daily census values: the weights are O(days), not a 20,000 x 20,000 matrix."""
+    from scan.io.satscan import time_averaged_population
+
+    days = np.datetime64("2000-01-01") + np.arange(20_000)
+    values = np.vstack([np.full(20_000, 7.0), np.arange(20_000, dtype=np.float64)])
+    got = time_averaged_population(days, values, days[0], days[-1])
+    # constant 7; a straight line from 0 to 19,999 held flat on its last day: the mean of the
+    # trapezoids over 19,999 days plus one day at 19,999
+    want = ((19_999 ** 2 / 2) + 19_999) / 20_000
+    np.testing.assert_allclose(got, [7.0, want], rtol=1e-12)
+
+
+def test_three_and_four_digit_years_are_taken_as_written(tmp_path):
+    records = read_counts(write(tmp_path, "a.cas", "A 1 2020\nB 1 0073\n"))
+    assert records.times.tolist()[1].year == 73
+    with pytest.raises(ScanInputError, match=r"'0000' is not a date \(year 0 does not exist\)"):
+        read_counts(write(tmp_path, "b.cas", "A 1 0000\n"))

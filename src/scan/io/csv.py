@@ -6,8 +6,9 @@ pinned to a place in the file is reported with the file name, the 1-based line n
 column name; the array-level checks (coordinates that look like degrees in a projected CRS,
 zero totals, ...) are then made by :func:`scan.data.study_area`.
 
-The small field parsers here (:func:`parse_number`, :func:`parse_count`) are shared with the
-SaTScan reader so both routes word their messages the same way.
+The small field parsers here (:func:`parse_number`, :func:`parse_count`, :func:`parse_amount`)
+and :func:`column_indices` are shared with the SaTScan and space-time readers so every route
+words its messages the same way; the file itself is opened by :mod:`scan.io.text`.
 """
 from __future__ import annotations
 

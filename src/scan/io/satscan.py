@@ -18,7 +18,17 @@ the first day of the period it names (``1977`` -> 1977-01-01, ``2001/11`` -> 200
 Two-digit years (``73`` in the sample ``nm.pop``) follow SaTScan's rule: with a study period
 whose start and end are in the same century, that century; across a century boundary, the
 lower century when the year is at least the start's last two digits, else the upper century
-when it is at most the end's; with no study period known, the 1900s.
+when it is at most the end's; with no study period known, the 1900s.  A year written with three
+or four digits is taken as written.  When the study period was taken from the case dates, a
+message about a two-digit year names the case records that set it (a typo such as 2077 in the
+.cas is then found there, not in the .pop).
+
+Safety (the same rules as the CSV readers): every file is read through
+:func:`scan.io.text.read_text` (missing, folder, unreadable, binary, non-UTF-8 files are one
+:class:`~scan.errors.ScanInputError`; UTF-16 with a byte-order mark is decoded); all the files
+of an analysis are checked before any is parsed; numbers are plain ASCII decimals (no
+``1_000``, ``nan``, ``inf``); cases are at most 2,147,483,647 per record, per location and in
+total; populations are 0 or between 1e-100 and a total a float can hold.
 
 :func:`read_satscan_data` returns the raw record tables (:class:`SatscanData`) for space-time
 work; :func:`read_satscan` aggregates them to a purely spatial :class:`~scan.data.StudyArea`.
