@@ -79,7 +79,8 @@ def _lines(text: str) -> list[str]:
 def mutation(draw):
     """One edit, as a function of (text: str) -> str | bytes."""
     kind = draw(st.sampled_from([
-        "token", "number", "number", "date", "truncate", "flip", "insert", "dup_line", "del_line", "dup_column",
+        "token", "number", "number", "date", "truncate", "flip", "insert", "dup_line", "del_line",
+        "dup_column",
         "del_column", "swap_columns", "spaces", "bom", "encode", "blank_lines", "crlf",
     ]))
     a = draw(st.integers(0, 10_000))

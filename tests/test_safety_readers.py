@@ -73,7 +73,7 @@ def spatial(path, out) -> list:
     return ["spatial", path, "--crs", "none", "--replications", "9", "--quiet", "--out", out]
 
 
-# ============================================================================ files that cannot be read
+# ======================================================================== files that cannot be read
 def test_missing_input_file(tmp_path, capsys):
     missing = tmp_path / "nope.csv"
     with pytest.raises(ScanInputError, match=r"nope\.csv: CSV file was not found \(looked for "):
@@ -296,6 +296,7 @@ def test_header_only(tmp_path):
     (b"id,x,y\n\x00\x01\x02\x03" * 50, r"line 2: CSV file holds a NUL byte \(byte 7 of the "
                                        r"file\): it is a binary file"),
     (bytes(range(128, 256)), r"line 1: byte 0x80 \(column 1\) is not UTF-8 text"),
+    (bytes(4096), r"line 1: CSV file holds a NUL byte \(byte 0 of the file\): it is a binary"),
 ])
 def test_binary_files(tmp_path, capsys, data, match):
     path = write(tmp_path, "b.csv", data)
@@ -456,7 +457,8 @@ def test_bernoulli_population_beyond_exact_counting(tmp_path):
                                             r"2,147,483,647"),
     ("MinimumCasesInHighRateClusters", "1e30", r"'1e30' is not an integer"),
     ("MonteCarloReps", "-5", r"'-5' is out of range: allowed from 0"),
-    ("MonteCarloReps", "99999999999", r"'99999999999' is out of range: allowed from 0 to 2,147,483,647"),
+    ("MonteCarloReps", "99999999999", r"'99999999999' is out of range: allowed from 0 to "
+                                      r"2,147,483,647"),
     ("TimeAggregationLength", "0", r"'0' is out of range: allowed from 1 to 100,000"),
     ("MaxSpatialSizeInPopulationAtRisk", "80", r"'80' is out of range: allowed above 0 up to 50"),
     ("MaxSpatialSizeInPopulationAtRisk", "nan", r"'nan' is not a finite number"),
@@ -489,8 +491,9 @@ def test_prm_temporal_size_range(tmp_path):
                                  r"to 100,000; got 0"),
     (dict(aggregation_length=1.5), r"parameter 'aggregation_length' must be a whole number"),
     (dict(aggregation_length=True), r"parameter 'aggregation_length' must be a whole number"),
-    (dict(aggregation_length=5, start="2020/1/1", end="2020/1/2"), r"parameter 'aggregation_length' must be at most the length of "
-                                 r"the study period \(2 day\(s\)"),
+    (dict(aggregation_length=5, start="2020/1/1", end="2020/1/2"),
+     r"parameter 'aggregation_length' must be at most the length of "
+     r"the study period \(2 day\(s\)"),
     (dict(time_aggregation="fortnight"), r"parameter 'time_aggregation' must be one of"),
     (dict(start="2020/1/3", end="2020/1/1"), r"parameter 'start/end' must be a study period "
                                              r"that starts before it ends"),

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator, Literal, Mapping
+from typing import Literal, Mapping
 
 import numpy as np
 

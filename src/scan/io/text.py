@@ -94,6 +94,15 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+def _looks_utf16(head: bytes) -> bool:
+    """ASCII text in UTF-16: every other byte NUL, the bytes between them printable."""
+    for zeros, text in ((head[1::2], head[0::2]), (head[0::2], head[1::2])):
+        if (len(zeros) >= 4 and zeros.count(0) >= 0.9 * len(zeros)
+                and sum(9 <= b < 127 for b in text) >= 0.9 * len(text)):
+            return True
+    return False
+
+
 def _decode(data: bytes, file: str, what: str) -> str:
     for bom, codec, name in _BOMS:
         if data.startswith(bom):
@@ -114,8 +123,7 @@ def _decode(data: bytes, file: str, what: str) -> str:
             raise ScanInputError(f"{what} is {kind}", file=file, line=1)
     nul = data.find(b"\x00")
     if nul >= 0:
-        head = data[:4096]
-        if head[1::2].count(0) > 0.4 * len(head[1::2]) or head[0::2].count(0) > 0.4 * len(head[0::2]):
+        if _looks_utf16(data[:4096]):
             raise ScanInputError(f"{what} looks like UTF-16 text without a byte-order mark; save "
                                  "it as UTF-8", file=file)
         raise ScanInputError(f"{what} holds a NUL byte (byte {nul} of the file): it is a binary "
