@@ -20,6 +20,11 @@ ExpectedKind = Literal["population", "supplied", "internal-standardised", "refer
 EXPECTED_KINDS = ("population", "supplied", "internal-standardised", "reference-rates")
 
 log = logging.getLogger(__name__)
+MAX_COUNT = 2_147_483_647
+"""Most cases (per location and in total) scan accepts: the kernels count in 32-bit integers."""
+MAX_EXACT = 2.0 ** 53
+"""Most people (Bernoulli cases + controls, in total) scan accepts: beyond it float64 and the
+64-bit sums of the Bernoulli null no longer count exactly."""
 
 
 class LocationTotals:
@@ -145,7 +150,10 @@ def _first_bad(mask: np.ndarray) -> int:
 
 
 def _check_counts(name: str, arr: np.ndarray, ids: np.ndarray, source: str,
-                  integer: bool) -> None:
+                  integer: bool, maximum: float | None = None,
+                  total_maximum: float | None = None) -> None:
+    """Finite, >= 0, whole when ``integer``; each at most ``maximum`` and the sum finite and at
+    most ``total_maximum`` (the limits are in the messages)."""
     bad = ~np.isfinite(arr)
     if bad.any():
         i = _first_bad(bad)
@@ -163,6 +171,38 @@ def _check_counts(name: str, arr: np.ndarray, ids: np.ndarray, source: str,
             raise ScanInputError(
                 f"{name} of location '{ids[i]}' is not a whole number ({arr[i]:g}); "
                 "round or floor the counts first", file=source, field=name)
+    if maximum is not None:
+        bad = arr > maximum
+        if bad.any():
+            i = _first_bad(bad)
+            raise ScanInputError(
+                f"{name} of location '{ids[i]}' is {arr[i]:.6g}, more than {maximum:,.0f}, the "
+                "largest count scan can hold (its kernels count in 32-bit integers); check the "
+                "value", file=source, field=name)
+    with np.errstate(over="ignore"):
+        total = float(arr.sum())
+    if not np.isfinite(total):
+        i = int(np.argmax(arr))
+        raise ScanInputError(
+            f"the {name} values add up to more than a float can hold (1.8e308; the largest is "
+            f"{arr[i]:.6g} at location '{ids[i]}'); check the values or rescale them",
+            file=source, field=name)
+    if total_maximum is not None and total > total_maximum:
+        raise ScanInputError(
+            f"the total {name} is {total:.6g}, more than {total_maximum:,.0f}, the largest "
+            f"total scan can hold; check the values (largest: {arr.max():.6g} at location "
+            f"'{ids[int(np.argmax(arr))]}')", file=source, field=name)
+
+
+def _rate(total_cases: float, total: float, name: str, source: str) -> float:
+    """total_cases / total, refused when a float cannot hold it (a subnormal total)."""
+    with np.errstate(over="ignore"):
+        rate = total_cases / total
+    if not np.isfinite(rate):
+        raise ScanInputError(f"the total {name} ({total:.3g}) is too small for {total_cases:g} "
+                             "cases: the expected counts overflow a float; check the values and "
+                             "their unit", file=source, field=name)
+    return rate
 
 
 def check_coordinates(coords: np.ndarray, ids: np.ndarray, coordinates: str, crs: str | None,
@@ -308,8 +348,10 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         coords = project_lonlat(coords, project_to)
         coordinates, crs = "cartesian", project_to
 
+    expected_given = expected is not None and case_strata is None and population_strata is None
     cases = _as_float_array("cases", cases, n, source)
-    _check_counts("cases", cases, ids, source, integer=True)
+    _check_counts("cases", cases, ids, source, integer=True, maximum=MAX_COUNT,
+                  total_maximum=MAX_COUNT)
     total_cases = cases.sum()
     if total_cases <= 0:
         raise ScanInputError("the total number of cases is zero; there is nothing to scan",
@@ -327,6 +369,8 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
                                  f"{population_strata.shape} differ in shape", file=source)
         _check_counts("population", population_strata.ravel(), np.repeat(ids, population_strata.shape[1]),
                       source, integer=False)
+        _check_counts("cases", case_strata.ravel(), np.repeat(ids, case_strata.shape[1]), source,
+                      integer=True, maximum=MAX_COUNT, total_maximum=MAX_COUNT)
         empty = (population_strata.sum(axis=0) == 0) & (case_strata.sum(axis=0) > 0)
         if empty.any():
             k = int(np.flatnonzero(empty)[0])
@@ -338,14 +382,20 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         if population is None:
             population = population_strata.sum(axis=1)
         if expected is None:
-            expected = indirect_expected(case_strata, population_strata)
+            with np.errstate(over="ignore", invalid="ignore"):
+                expected = indirect_expected(case_strata, population_strata)
+            if not np.isfinite(expected).all():
+                raise ScanInputError("a stratum's population is too small for its cases: the "
+                                     "expected counts overflow a float; check the population "
+                                     "values and their unit", file=source, field="population")
             kind = "internal-standardised"
 
     if population is None and expected is None:
         raise ScanParameterError("population", "given (or expected counts, or strata)", None)
     if population is not None:
         population = _as_float_array("population", population, n, source)
-        _check_counts("population", population, ids, source, integer=(model == "bernoulli"))
+        _check_counts("population", population, ids, source, integer=(model == "bernoulli"),
+                      total_maximum=MAX_EXACT if model == "bernoulli" else None)
     expected_external = expected_scale = None
     if model == "bernoulli":
         over = cases > population
@@ -358,14 +408,14 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         if population.sum() <= total_cases:
             raise ScanInputError("there are no controls (population equals cases everywhere); the "
                                  "Bernoulli model needs controls", file=source, field="population")
-        expected = population * (total_cases / population.sum())
+        expected = population * _rate(total_cases, population.sum(), "population", source)
         kind = "population"
     elif kind in ("supplied", "reference-rates"):
         expected_external = _as_float_array("expected", expected, n, source).copy()
         _check_counts("expected", expected_external, ids, source, integer=False)
         if expected_external.sum() <= 0:
             raise ScanInputError("expected counts sum to zero", file=source, field="expected")
-        expected_scale = float(total_cases / expected_external.sum())
+        expected_scale = float(_rate(total_cases, expected_external.sum(), "expected", source))
         expected = expected_external * expected_scale
         if abs(expected_scale - 1.0) > 1e-9:
             # by design for reference rates (the unscaled counts serve the SIR); a surprise for
@@ -380,12 +430,19 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
     else:
         if population.sum() <= 0:
             raise ScanInputError("the total population is zero", file=source, field="population")
-        expected = population * (total_cases / population.sum())
+        expected = population * _rate(total_cases, population.sum(), "population", source)
     if population is None:
         population = expected.copy()
     zero_e = (expected <= 0) & (cases > 0)
     if zero_e.any():
         i = _first_bad(zero_e)
+        if population[i] > 0 and not expected_given:   # a share too small for a float
+            raise ScanInputError(
+                f"location '{ids[i]}' has {cases[i]:g} cases but nothing expected: its "
+                f"population {population[i]:.6g} is too small next to the total "
+                f"{population.sum():.6g} for its share to be represented; check the population "
+                f"values (largest: {population.max():.6g} at location "
+                f"'{ids[int(np.argmax(population))]}')", file=source, field="population")
         raise ScanInputError(f"location '{ids[i]}' has {cases[i]:g} cases but nothing expected "
                              "(zero population); check its population", file=source,
                              field="population")

@@ -351,10 +351,77 @@ def build_spacetime_data(ids, coords, *, case_loc, case_day, case_count, start, 
 
 
 # ---------------------------------------------------------------------------- readers
+_MAX_READ_INTERVALS = 100_000
+"""Most time intervals a reader builds: far more than any real analysis (274 years of days); a
+study period that long is a typo in a date, reported with the records it came from."""
+
+
 def _census_instants(days: np.ndarray, precision: np.ndarray) -> np.ndarray:
     from .io.satscan import census_instant
 
     return census_instant(days, precision)
+
+
+def _check_time_options(time_aggregation, aggregation_length) -> None:
+    if time_aggregation is not None:
+        check_choice("time_aggregation", time_aggregation, TIME_UNITS)
+    if not (isinstance(aggregation_length, (int, np.integer))
+            and not isinstance(aggregation_length, bool)
+            and 1 <= aggregation_length <= _MAX_READ_INTERVALS):
+        raise ScanParameterError("aggregation_length",
+                                 f"a whole number from 1 to {_MAX_READ_INTERVALS:,}",
+                                 aggregation_length, "the number of time units in one interval")
+
+
+def _check_reader_period(start, end, unit: str, length: int, file: str, where: str) -> None:
+    """A study period the interval builder can handle: not inverted, no more than
+    ``_MAX_READ_INTERVALS`` intervals, and intervals no longer than the period."""
+    if end < start:
+        raise ScanParameterError("start/end", "a study period that starts before it ends",
+                                 (str(start), str(end)))
+    days = float((np.datetime64(end, "D") + 1 - np.datetime64(start, "D")).astype(np.int64))
+    per_unit = DAYS_PER_UNIT[unit]
+    n = days / (per_unit * length)
+    if n > _MAX_READ_INTERVALS:
+        raise ScanInputError(
+            f"the study period {start} to {end} holds about {n:,.0f} intervals of {length} "
+            f"{unit}(s), more than the {_MAX_READ_INTERVALS:,} scan builds; {where}check the "
+            "dates for a typo, or aggregate by a longer time unit (time_aggregation)",
+            file=file)
+    units = max(1, math.ceil(days / per_unit - 1e-9))
+    if length > units:
+        raise ScanParameterError(
+            "aggregation_length", f"at most the length of the study period ({units} {unit}(s), "
+            f"{start} to {end})", length, "use a shorter aggregation interval")
+
+
+def _check_person_time(values, lines, start, end, file: str) -> None:
+    """Census values whose person-time over the study period a float can hold (the expected
+    counts divide the cases by it)."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) == 0:
+        return
+    days = float((np.datetime64(end, "D") + 1 - np.datetime64(start, "D")).astype(np.int64))
+    with np.errstate(over="ignore"):
+        summed = float(values.sum())
+        total = summed * days
+    if not total < 1e300:
+        i = int(np.argmax(values))
+        where = f" on line {lines[i]}" if lines is not None else ""
+        what = (f"their total ({summed:.3g}) times the {days:,.0f} days of the study period "
+                "(person-days) overflows a float" if np.isfinite(summed)
+                else "they add up to more than a float can hold (1.8e308)")
+        raise ScanInputError(f"the population values are too large: {what}; check the values "
+                             f"(largest: {values[i]:.3g}{where})", file=file, field="population")
+
+
+def _record_span(days: np.ndarray, lines, file: str) -> str:
+    """'earliest ... on FILE line N, latest ... on line M; ' for messages about the period."""
+    if len(days) == 0:
+        return ""
+    i, j = int(np.argmin(days)), int(np.argmax(days))
+    return (f"the earliest record is {days[i]} on line {lines[i]} and the latest {days[j]} on "
+            f"line {lines[j]} of {file}; ")
 
 
 def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
@@ -368,6 +435,7 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
     (optional; without it only the space-time permutation model applies) is a census value at
     that time: a year means 1 July, a year/month the 15th, a date that day (SaTScan's rule);
     the population is interpolated linearly between census times and held constant outside.
+    An empty population cell means no census value on that row.
     x, y must be the same on every row of an id.  ``start``/``end`` default to the span of the
     times: from the earliest time to the end of the last aggregation interval, counting
     intervals from the latest time (``--time-aggregation week`` with weekly rows dated by their
@@ -375,86 +443,127 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
     year of the latest time).  For latlong, x is longitude and y latitude.
     ``time_aggregation`` defaults to the precision of the times: "year" when every time is a
     year, "month" when they are year/months, else "day".
+
+    The file is read as :func:`scan.read_csv` reads: UTF-8 (or UTF-16 with a byte-order mark),
+    ids without surrounding spaces, plain decimal numbers (no ``1_000``, ``nan`` or ``inf``),
+    no duplicated column names, cases at most 2,147,483,647 per row and in total; a record
+    outside ``start``/``end`` is reported with its line.
     """
-    import pandas as pd
+    from .data import MAX_COUNT
+    from .io.csv import column_indices, parse_amount, parse_count, parse_number
+    from .io.satscan import _as_period_bound, parse_date
+    from .io.text import csv_rows
 
-    from .io.satscan import _as_period_bound, parse_date, period_end
-
+    check_choice("coordinates", coordinates, ("cartesian", "latlong"))
+    _check_time_options(time_aggregation, aggregation_length)
+    s = _as_period_bound(start, end=False)
+    e = _as_period_bound(end, end=True)
+    if s is not None and e is not None and e < s:
+        raise ScanParameterError("start/end", "a study period that starts before it ends",
+                                 (str(s), str(e)))
     file = str(path)
-    try:
-        df = pd.read_csv(path, dtype={"id": str, "time": str})
-    except FileNotFoundError:
-        raise ScanInputError("file not found", file=file) from None
-    missing = [c for c in ("id", "x", "y", "time", "cases") if c not in df.columns]
+    expected_header = "id,x,y,time,cases[,population]"
+    records = ((line, row) for line, row in csv_rows(path, what="CSV file")
+               if any(v.strip() for v in row))
+    header_line, header = next(records, (1, None))
+    if header is None:
+        raise ScanInputError(f"the file is empty; expected a header row {expected_header}",
+                             file=file, line=1)
+    names = [h.strip() for h in header]
+    missing = [c for c in ("id", "x", "y", "time", "cases") if c not in names]
     if missing:
         raise ScanInputError(f"missing column(s) {', '.join(missing)}; expected "
-                             "id,x,y,time,cases[,population]", file=file, line=1)
-    if df.empty:
-        raise ScanInputError("no records", file=file)
-    days, precision = [], []
-    for row, text in enumerate(df["time"].astype(str).str.strip().tolist()):
-        d, p = parse_date(text, file=file, line=row + 2, field="time")
-        days.append(d)
-        precision.append(p)
+                             f"{expected_header}; columns found: {', '.join(names)}", file=file,
+                             line=header_line)
+    col = column_indices(header, file, {c: c for c in ("id", "x", "y", "time", "cases")},
+                         {"population": "population"}, line=header_line)
+    index: dict[str, int] = {}
+    coords, first_line = [], []
+    loc, days, precision, counts, lines, pops = [], [], [], [], [], []
+    dates: dict[str, tuple] = {}        # each distinct time text is parsed once
+    for line, row in records:
+        if len(row) != len(header):
+            raise ScanInputError(f"{len(row)} fields but the header has {len(header)}",
+                                 file=file, line=line)
+        name = row[col["id"]].strip()
+        if name == "":
+            raise ScanInputError("empty id", file=file, line=line, field="id")
+        xy = tuple(parse_number(row[col[k]], file=file, line=line, field=k) for k in "xy")
+        text = row[col["time"]].strip()
+        if text not in dates:
+            dates[text] = parse_date(text, file=file, line=line, field="time")
+        count = parse_count(row[col["cases"]], file=file, line=line, field="cases",
+                            maximum=MAX_COUNT)
+        pop = np.nan
+        if "population" in col and row[col["population"]].strip() != "":
+            pop = parse_amount(row[col["population"]], file=file, line=line,
+                               field="population")
+        i = index.setdefault(name, len(index))
+        if i == len(coords):
+            coords.append(xy)
+            first_line.append(line)
+        elif coords[i] != xy:
+            raise ScanInputError(f"location '{name}' has coordinates {xy} here but {coords[i]} "
+                                 f"on line {first_line[i]}; give each id one x, y", file=file,
+                                 line=line, field="x/y")
+        loc.append(i)
+        days.append(dates[text][0])
+        precision.append(dates[text][1])
+        counts.append(count)
+        lines.append(line)
+        pops.append(pop)
+    if not loc:
+        raise ScanInputError(f"no data rows after the header; expected rows of "
+                             f"{expected_header}", file=file, line=header_line + 1)
+    total = float(sum(counts))
+    if total > MAX_COUNT:
+        raise ScanInputError(f"the cases add up to {total:,.0f}, more than {MAX_COUNT:,}, the "
+                             "largest total scan can hold (its kernels count in 32-bit "
+                             "integers)", file=file, field="cases")
+    ids = np.array(list(index), dtype=str)
+    loc = np.array(loc, dtype=np.int64)
     days = np.array(days, dtype="datetime64[D]")
     precision = np.array(precision)
-    for name in ("x", "y", "cases") + (("population",) if "population" in df else ()):
-        values = pd.to_numeric(df[name], errors="coerce").to_numpy(np.float64)
-        bad = ~np.isfinite(values) | (values < 0 if name in ("cases", "population") else False)
-        if name == "cases":
-            bad |= values != np.floor(values)
-        if name == "population":
-            bad &= df[name].notna().to_numpy()   # blank populations are allowed (no census)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            what = ("a whole number >= 0" if name == "cases" else
-                    "a number >= 0" if name == "population" else "a finite number")
-            raise ScanInputError(f"{df[name].iloc[i]!r} is not {what}", file=file, line=i + 2,
-                                 field=name)
-    ids_all = df["id"].astype(str).to_numpy()
-    ids, first, loc = np.unique(ids_all, return_index=True, return_inverse=True)
-    order = np.argsort(first)                # locations in order of first appearance
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    loc = rank[loc.ravel()]
-    ids = ids[order]
-    xy = df[["x", "y"]].to_numpy(np.float64)
-    coords = xy[first[order]]
-    differ = np.flatnonzero((xy != coords[loc]).any(axis=1))
-    if len(differ):
-        i = int(differ[0])
-        raise ScanInputError(f"location '{ids_all[i]}' has coordinates {tuple(xy[i])} here but "
-                             f"{tuple(coords[loc[i]])} on an earlier row; give each id one x, y",
-                             file=file, line=i + 2, field="x/y")
     if time_aggregation is None:
         time_aggregation = next(p for p in ("day", "month", "year") if (precision == p).any()) \
             if not (precision == precision[0]).all() else str(precision[0])
-    s = _as_period_bound(start, end=False)
-    e = _as_period_bound(end, end=True)
+    span = _record_span(days, lines, file)
     if s is None:
         s = days.min()
     if e is None:
         e = _default_end(days.max(), precision[int(np.argmax(days))], time_aggregation,
                          aggregation_length)
+    _check_reader_period(s, e, time_aggregation, aggregation_length, file,
+                         span if start is None or end is None else "")
+    outside = np.flatnonzero((days < s) | (days > e))
+    if len(outside):
+        i = int(outside[0])
+        raise ScanInputError(f"case date {days[i]} is outside the study period {s} to {e}; "
+                             "widen the study period (start/end) or remove the record",
+                             file=file, line=lines[i], field="time")
     census = {}
-    if "population" in df:
-        pop = pd.to_numeric(df["population"], errors="coerce").to_numpy(np.float64)
-        has = np.isfinite(pop)
+    if "population" in col:
+        pop = np.array(pops, dtype=np.float64)
         instants = _census_instants(days, precision)
-        census = dict(census_loc=loc[has], census_day=instants[has], census_value=pop[has])
-        # one census value per location and time: repeated rows must agree
-        key = loc[has].astype(np.int64) * 10**7 + instants[has].astype(np.int64)
-        _, idx, inv = np.unique(key, return_index=True, return_inverse=True)
-        conflict = np.flatnonzero(pop[has] != pop[has][idx[inv.ravel()]])
-        if len(conflict):
-            i = int(np.flatnonzero(has)[conflict[0]])
-            raise ScanInputError(f"population {pop[i]:g} differs from an earlier row for location "
-                                 f"'{ids_all[i]}' at the same time; give one population per "
-                                 "location and time", file=file, line=i + 2, field="population")
-        census = dict(census_loc=loc[has][idx], census_day=instants[has][idx],
-                      census_value=pop[has][idx])
-    cases = pd.to_numeric(df["cases"]).to_numpy(np.float64).astype(np.int64)
-    return build_spacetime_data(ids, coords, case_loc=loc, case_day=days, case_count=cases,
+        seen: dict[tuple[int, int], int] = {}       # one census value per location and time
+        keep = []
+        for r in np.flatnonzero(np.isfinite(pop)).tolist():
+            key = (int(loc[r]), int(instants[r].astype(np.int64)))
+            before = seen.setdefault(key, r)
+            if before == r:
+                keep.append(r)
+            elif pop[before] != pop[r]:
+                raise ScanInputError(
+                    f"population {pop[r]:g} differs from {pop[before]:g} on line "
+                    f"{lines[before]} for location '{ids[loc[r]]}' at the same time; give one "
+                    "population per location and time", file=file, line=lines[r],
+                    field="population")
+        keep = np.array(keep, dtype=np.int64)
+        _check_person_time(pop[keep], [lines[r] for r in keep.tolist()], s, e, file)
+        census = dict(census_loc=loc[keep], census_day=instants[keep], census_value=pop[keep])
+    return build_spacetime_data(ids, np.array(coords, dtype=np.float64).reshape(-1, 2),
+                                case_loc=loc, case_day=days,
+                                case_count=np.array(counts, dtype=np.int64),
                                 start=s, end=e, time_unit=time_aggregation,
                                 aggregation_length=aggregation_length, coordinates=coordinates,
                                 crs=crs, source=file, **census)
@@ -484,9 +593,25 @@ def satscan_spacetime_data(data, *, time_aggregation: TimeUnit, aggregation_leng
     columns of each case record must name one; expected counts are then adjusted by indirect
     standardisation over location × interval × stratum person-time.
     """
+    from .data import MAX_COUNT
+
+    check_choice("time_aggregation", time_aggregation, TIME_UNITS)
+    _check_time_options(time_aggregation, aggregation_length)
     if data.cases.times is None:
         raise ScanInputError("the case file has no dates; a space-time analysis needs a date "
                              "on every case record", file=data.cases.file, field="date")
+    total = int(data.cases.counts.sum())
+    if total > MAX_COUNT:
+        raise ScanInputError(f"the cases add up to {total:,}, more than {MAX_COUNT:,}, the "
+                             "largest total scan can hold (its kernels count in 32-bit "
+                             "integers)", file=data.cases.file, field="#cases")
+    _check_reader_period(data.start, data.end, time_aggregation, aggregation_length,
+                         data.cases.file, _record_span(data.cases.times,
+                                                       data.cases.lines.tolist(),
+                                                       data.cases.file))
+    if data.population is not None:
+        _check_person_time(data.population.populations, data.population.lines.tolist(),
+                           data.start, data.end, data.population.file)
     geo = data.geo
     index = {loc: i for i, loc in enumerate(geo.ids.tolist())}
     strata: dict[tuple, int] = {}
@@ -557,11 +682,21 @@ def satscan_prm_spacetime(prm, *, base_dir=None) -> tuple[SpaceTimeData, dict]:
     for earlier analyses, secondary-cluster criteria other than no overlap) raise
     ScanParameterError rather than being ignored.
     """
-    from .io.satscan import read_prm, prm_settings, read_satscan_data
+    import re
 
-    raw = read_prm(prm)
-    s = prm_settings(raw)
+    from .io.satscan import _prm_entries, prm_settings, read_satscan_data
+    from .io.text import unreadable_reason
+
+    entries = _prm_entries(prm)
+    if not entries:
+        raise ScanInputError("no settings: a SaTScan parameter file holds 'Key=value' lines",
+                             file=str(prm))
+    raw = {key: value for key, (value, _) in entries.items()}
+    s = prm_settings(prm)
     folder = Path(base_dir) if base_dir is not None else Path(prm).parent
+
+    def line_of(key):
+        return entries[key][1] if key in entries else None
 
     def unsupported(key, value, fix):
         raise ScanParameterError(f"{key} (in {prm})", "a setting scan implements", value, fix)
@@ -602,13 +737,43 @@ def satscan_prm_spacetime(prm, *, base_dir=None) -> tuple[SpaceTimeData, dict]:
         unsupported("TimeAggregationUnits", s.get("TimeAggregationUnits"),
                     "use 1 (year), 2 (month) or 3 (day)")
 
-    def path(key):
-        return None if not s.get(key) else str(folder / s[key])
+    relative_to = "base_dir" if base_dir is not None else "the .prm's folder"
+
+    def path(key, needed: str | None = None):
+        """The input file a setting names, checked now so the message can name the setting."""
+        name = s.get(key)
+        if not name:
+            if needed is None:
+                return None
+            raise ScanInputError(f"no {key} given: {needed}", file=str(prm), line=line_of(key),
+                                 field=key)
+        full = folder / name
+        reason = unreadable_reason(full)
+        if reason is not None:
+            hint = ("; it looks like a Windows path: copy the file next to the .prm and give "
+                    "its name" if "\\" in name or re.match(r"[A-Za-z]:", name) else "")
+            raise ScanInputError(f"the file it names, {name!r}, {reason}; paths are relative to "
+                                 f"{relative_to}{hint}", file=str(prm), line=line_of(key),
+                                 field=key)
+        return str(full)
 
     if model == "poisson" and not s.get("PopulationFile"):
         unsupported("PopulationFile", "", "the Poisson model needs a population file")
-    data = read_satscan_data(path("CaseFile"), geo=path("CoordinatesFile"),
-                             pop=path("PopulationFile") if model == "poisson" else None,
+    cas = path("CaseFile", "a space-time analysis needs a case file")
+    geo = path("CoordinatesFile", "a space-time analysis needs a coordinates file")
+    pop = path("PopulationFile") if model == "poisson" else None
+    time_size = s.get("MaxTemporalSize", 50)
+    if s.get("MaxTemporalSizeInterpretation", "percentage") == "time":
+        if time_size < 1:
+            raise ScanInputError(f"{raw['MaxTemporalSize']!r} is out of range: with "
+                                 "MaxTemporalSizeInterpretation=1 it is a number of time units, "
+                                 "at least 1", file=str(prm), line=line_of("MaxTemporalSize"),
+                                 field="MaxTemporalSize")
+    elif time_size > 90:
+        raise ScanInputError(f"{raw['MaxTemporalSize']!r} is out of range: as a percentage of "
+                             "the study period it is at most 90", file=str(prm),
+                             line=line_of("MaxTemporalSize"), field="MaxTemporalSize")
+    data = read_satscan_data(cas, geo=geo, pop=pop,
                              coordinates=s.get("CoordinatesType", "cartesian"),
                              start=s.get("StartDate"), end=s.get("EndDate"), dates=True)
     st = satscan_spacetime_data(data, time_aggregation=unit,
@@ -622,11 +787,16 @@ def satscan_prm_spacetime(prm, *, base_dir=None) -> tuple[SpaceTimeData, dict]:
                         min_cases=s.get("MinimumCasesInHighRateClusters", 2),
                         n_replications=s.get("MonteCarloReps", 999))
     if raw.get("UseDistanceFromCenterOption", "n").lower() == "y":
-        kwargs["max_radius"] = float(raw["MaxSpatialSizeInDistanceFromCenter"])
+        if "MaxSpatialSizeInDistanceFromCenter" not in s:
+            raise ScanInputError("UseDistanceFromCenterOption=y but there is no "
+                                 "MaxSpatialSizeInDistanceFromCenter setting", file=str(prm),
+                                 line=line_of("UseDistanceFromCenterOption"),
+                                 field="MaxSpatialSizeInDistanceFromCenter")
+        kwargs["max_radius"] = s["MaxSpatialSizeInDistanceFromCenter"]
     if s.get("MaxTemporalSizeInterpretation", "percentage") == "time":
-        kwargs["max_temporal_length"] = s["MaxTemporalSize"]
+        kwargs["max_temporal_length"] = time_size
     else:
-        kwargs["max_temporal_fraction"] = s.get("MaxTemporalSize", 50) / 100
+        kwargs["max_temporal_fraction"] = time_size / 100
     return st, kwargs
 
 

@@ -18,7 +18,17 @@ the first day of the period it names (``1977`` -> 1977-01-01, ``2001/11`` -> 200
 Two-digit years (``73`` in the sample ``nm.pop``) follow SaTScan's rule: with a study period
 whose start and end are in the same century, that century; across a century boundary, the
 lower century when the year is at least the start's last two digits, else the upper century
-when it is at most the end's; with no study period known, the 1900s.
+when it is at most the end's; with no study period known, the 1900s.  A year written with three
+or four digits is taken as written.  When the study period was taken from the case dates, a
+message about a two-digit year names the case records that set it (a typo such as 2077 in the
+.cas is then found there, not in the .pop).
+
+Safety (the same rules as the CSV readers): every file is read through
+:func:`scan.io.text.read_text` (missing, folder, unreadable, binary, non-UTF-8 files are one
+:class:`~scan.errors.ScanInputError`; UTF-16 with a byte-order mark is decoded); all the files
+of an analysis are checked before any is parsed; numbers are plain ASCII decimals (no
+``1_000``, ``nan``, ``inf``); cases are at most 2,147,483,647 per record, per location and in
+total; populations are 0 or between 1e-100 and a total a float can hold.
 
 :func:`read_satscan_data` returns the raw record tables (:class:`SatscanData`) for space-time
 work; :func:`read_satscan` aggregates them to a purely spatial :class:`~scan.data.StudyArea`.
@@ -27,17 +37,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterator, Literal, Mapping
+from typing import Literal, Mapping
 
 import numpy as np
 
-from ..data import StudyArea, study_area
+from ..data import MAX_COUNT, MAX_EXACT, StudyArea, study_area
 from ..errors import ScanInputError, ScanParameterError, check_choice
-from .csv import parse_count, parse_number
+from .csv import parse_amount, parse_count, parse_number
+from .text import check_readable, numbered_lines
 
 Coordinates = Literal["cartesian", "latlong"]
 PRECISIONS = ("year", "month", "day")
-_DATE = re.compile(r"^\d+(?:[/\-.*]\d+){0,2}$")
+_DATE = re.compile(r"[0-9]+(?:[/\-.*][0-9]+){0,2}")
 
 
 # ----------------------------------------------------------------------------- record tables
@@ -100,19 +111,25 @@ class SatscanData:
 
 
 # ----------------------------------------------------------------------------- low-level parsing
-def _records(path) -> Iterator[tuple[int, list[str]]]:
-    """(1-based line number, whitespace-split fields) for every non-blank line."""
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, text in enumerate(handle, start=1):
-            fields = text.split()
-            if fields:
-                yield number, fields
+class StudyPeriod(tuple):
+    """(start, end) of a study period, with a note saying where it came from when it was not
+    given (used in messages: a two-digit year judged against a period taken from the data)."""
+
+    origin: str = ""
+
+    def __new__(cls, start, end, origin: str = ""):
+        self = super().__new__(cls, (start, end))
+        self.origin = origin
+        return self
 
 
-def _first_width(path) -> int | None:
-    for _, fields in _records(path):
-        return len(fields)
-    return None
+Records = list  # of (1-based line number, whitespace-split fields), blank lines left out
+
+
+def _records(path, what: str = "input file") -> Records:
+    """(1-based line number, whitespace-split fields) for every non-blank line, read once."""
+    return [(number, fields) for number, text in numbered_lines(path, what=what)
+            if (fields := text.split())]
 
 
 def _resolve_year(year: int, period: tuple | None, text: str, file: str, line: int,
@@ -122,19 +139,22 @@ def _resolve_year(year: int, period: tuple | None, text: str, file: str, line: i
         return year
     if period is None:
         return 1900 + year
-    low, high = (int(str(np.datetime64(p, "Y"))) for p in period)
+    low, high = (int(str(np.datetime64(p, "Y"))) for p in period[:2])
+    origin = getattr(period, "origin", "")
+    origin = f" ({origin})" if origin else ""
     if low // 100 == high // 100:
         return (low // 100) * 100 + year
     if high - low >= 100:
-        raise ScanInputError(f"two-digit year in {text!r} is ambiguous: the study period spans "
-                             "more than 99 years; write four-digit years", file=file, line=line,
-                             field=field)
+        raise ScanInputError(f"two-digit year in {text!r} is ambiguous: the study period "
+                             f"{period[0]} to {period[1]}{origin} spans more than 99 years; "
+                             "write four-digit years", file=file, line=line, field=field)
     if year >= low % 100:
         return (low // 100) * 100 + year
     if year <= high % 100:
         return (high // 100) * 100 + year
-    raise ScanInputError(f"two-digit year in {text!r} falls outside the study period; write "
-                         "four-digit years", file=file, line=line, field=field)
+    raise ScanInputError(f"two-digit year in {text!r} falls outside the study period "
+                         f"{period[0]} to {period[1]}{origin}; write four-digit years",
+                         file=file, line=line, field=field)
 
 
 def parse_date(text: str, *, file: str = "<date>", line: int | None = None,
@@ -143,19 +163,29 @@ def parse_date(text: str, *, file: str = "<date>", line: int | None = None,
 
     ``YYYY`` -> ("YYYY-01-01", "year"), ``YYYY/MM`` -> ("YYYY-MM-01", "month"),
     ``YYYY/MM/DD`` -> (that day, "day"); ``MM/YYYY`` and ``MM/DD/YYYY`` also work.
-    ``period`` (start, end) resolves two-digit years.
+    ``period`` (start, end) resolves two-digit years.  Years run from 1 to 9999; digits are
+    ASCII.
     """
     def bad(why: str) -> ScanInputError:
         return ScanInputError(f"{text!r} is not a date ({why}); write YYYY/MM/DD, YYYY/MM or "
                               "YYYY", file=file, line=line, field=field)
 
-    if not _DATE.match(text):
+    if not _DATE.fullmatch(text):
         raise bad("expected digits separated by '/'")
-    parts = [int(p) for p in re.split(r"[/\-.*]", text)]
+    pieces = re.split(r"[/\-.*]", text)
+    if max(len(p) for p in pieces) > 4:
+        raise bad("a part has more than four digits")
+    parts = [int(p) for p in pieces]
     precision = PRECISIONS[len(parts) - 1]
+    year_piece = pieces[0]
     if len(parts) > 1 and parts[-1] > 999:          # MM/YYYY or MM/DD/YYYY
         parts = parts[-1:] + parts[:-1]
-    year = _resolve_year(parts[0], period, text, file, line or 0, field)
+        year_piece = pieces[-1]
+    # a year written with three or four digits is taken as written ("0073" is not "73")
+    year = (parts[0] if len(year_piece) > 2
+            else _resolve_year(parts[0], period, text, file, line or 0, field))
+    if year < 1:
+        raise bad("year 0 does not exist")
     month, day = (parts[1:] + [1, 1])[:2]
     if not 1 <= month <= 12:
         raise bad(f"month {month} is not 1-12")
@@ -193,6 +223,10 @@ def _check_width(fields: list[str], width: int, layout: str, file: str, line: in
 
 
 # ----------------------------------------------------------------------------- file readers
+_ROLES = {"cases": "case file", "controls": "control file", "population": "population file",
+          "geo": "coordinates file"}
+
+
 def read_counts(path, *, kind: Literal["cases", "controls"] = "cases",
                 dates: bool | None = None, n_covariates: int | None = None,
                 period: tuple | None = None) -> CountRecords:
@@ -201,13 +235,20 @@ def read_counts(path, *, kind: Literal["cases", "controls"] = "cases",
     ``dates`` says whether the third column is a date.  None infers it: with ``n_covariates``
     known (from the population file) from the number of columns (2 + k without a date,
     3 + k with one); otherwise a third column is taken to be a date.  All records must have
-    the same number of columns as the first.  Counts must be whole numbers >= 0.
+    the same number of columns as the first.  Counts must be whole numbers >= 0, cases at most
+    2,147,483,647 (:data:`scan.data.MAX_COUNT`) per record.
     """
-    file = str(path)
-    width = _first_width(path)
-    if width is None:
+    return _counts_from(_records(path, _ROLES[kind]), str(path), kind=kind, dates=dates,
+                        n_covariates=n_covariates, period=period)
+
+
+def _counts_from(records: Records, file: str, *, kind: str, dates: bool | None,
+                 n_covariates: int | None, period: tuple | None) -> CountRecords:
+    if not records:
         raise ScanInputError(f"no records; expected '<location id> <#{kind}> [<date>]'",
                              file=file)
+    first_line, first = records[0]
+    width = len(first)
     if dates is None:
         if n_covariates is not None:
             extra = width - 2 - n_covariates
@@ -215,21 +256,23 @@ def read_counts(path, *, kind: Literal["cases", "controls"] = "cases",
                 raise ScanInputError(
                     f"{width} columns, but with {n_covariates} covariates in the population "
                     f"file expected {2 + n_covariates} (without a date) or {3 + n_covariates} "
-                    "(with a date)", file=file, line=next(_records(path))[0])
+                    "(with a date)", file=file, line=first_line)
             dates = extra == 1
         else:
             dates = width >= 3
     if width < 2 + dates:
         raise ScanInputError(f"{width} columns but expected at least {2 + dates} "
                              f"(location id, #{kind}{', date' if dates else ''})", file=file,
-                             line=next(_records(path))[0])
+                             line=first_line)
     layout = f"location id, #{kind}" + (", date" if dates else "") + (
         f", {width - 2 - dates} covariates" if width > 2 + dates else "")
+    maximum = MAX_COUNT if kind == "cases" else MAX_EXACT
     ids, counts, times, precision, covariates, lines = [], [], [], [], [], []
-    for line, fields in _records(path):
+    for line, fields in records:
         _check_width(fields, width, layout, file, line)
         ids.append(fields[0])
-        counts.append(parse_count(fields[1], file=file, line=line, field=f"#{kind}"))
+        counts.append(parse_count(fields[1], file=file, line=line, field=f"#{kind}",
+                                  maximum=maximum))
         if dates:
             day, prec = parse_date(fields[2], file=file, line=line, field="date", period=period)
             times.append(day)
@@ -249,15 +292,18 @@ def read_population(path, *, period: tuple | None = None) -> PopulationRecords:
     Populations must be finite and >= 0; they need not be whole numbers.  Every record must
     have the same number of covariates as the first.
     """
-    file = str(path)
-    width = _first_width(path)
-    if width is None:
+    return _population_from(_records(path, _ROLES["population"]), str(path), period=period)
+
+
+def _population_from(records: Records, file: str, *, period: tuple | None) -> PopulationRecords:
+    if not records:
         raise ScanInputError("no records; expected '<location id> <date> <population> "
                              "[<covariate> ...]'", file=file)
+    width = len(records[0][1])
     layout = "location id, date, population" + (
         f", {width - 3} covariates" if width > 3 else "")
     ids, times, precision, pops, covariates, lines = [], [], [], [], [], []
-    for line, fields in _records(path):
+    for line, fields in records:
         if width < 3:
             _check_width(fields, 3, layout, file, line)
         _check_width(fields, width, layout, file, line)
@@ -265,8 +311,7 @@ def read_population(path, *, period: tuple | None = None) -> PopulationRecords:
         day, prec = parse_date(fields[1], file=file, line=line, field="date", period=period)
         times.append(day)
         precision.append(prec)
-        pops.append(parse_count(fields[2], file=file, line=line, field="population",
-                                integer=False))
+        pops.append(parse_amount(fields[2], file=file, line=line, field="population"))
         covariates.append(tuple(fields[3:]))
         lines.append(line)
     return PopulationRecords(
@@ -287,7 +332,7 @@ def read_geo(path, *, coordinates: Coordinates = "cartesian") -> GeoRecords:
     layout = "location id, " + ", ".join(names)
     ids, coords, lines = [], [], []
     first: dict[str, int] = {}
-    for line, fields in _records(path):
+    for line, fields in _records(path, _ROLES["geo"]):
         _check_width(fields, 3, layout, file, line)
         loc = fields[0]
         if loc in first:
@@ -332,7 +377,7 @@ def _case_span(cases: CountRecords) -> tuple[np.datetime64, np.datetime64] | Non
 
 
 def _check_in_period(records: CountRecords, start, end) -> None:
-    if records.times is None or start is None:
+    if records.times is None or start is None or end is None:
         return
     outside = (records.times < start) | (records.times > end)
     if outside.any():
@@ -342,43 +387,67 @@ def _check_in_period(records: CountRecords, start, end) -> None:
                              file=records.file, line=int(records.lines[i]), field="date")
 
 
+def _period_origin(cases: CountRecords, start_given: bool, end_given: bool) -> str:
+    """Where an inferred study period came from, for messages that judge dates against it."""
+    if start_given and end_given or cases.times is None or len(cases.times) == 0:
+        return ""
+    said = []
+    for given, pick, word in ((start_given, np.argmin, "earliest"),
+                              (end_given, np.argmax, "latest")):
+        if not given:
+            i = int(pick(cases.times))
+            said.append(f"{word} {cases.times[i]} on {cases.file} line {cases.lines[i]}")
+    return f"from the case dates: {', '.join(said)}; check them or pass start/end"
+
+
 def read_satscan_data(cas, *, geo, pop=None, ctl=None, coordinates: Coordinates = "cartesian",
                       start=None, end=None, dates: bool | None = None) -> SatscanData:
     """Read SaTScan input files into raw record tables, checking ids against the .geo file.
 
     ``start``/``end`` bound the study period (SaTScan date strings such as '1973/1/1' or
     '1991', dates, or datetime64; a year as ``end`` means its last day).  Case and control
-    dates outside it are errors.  When not given they are the span of the case dates.
-    ``dates`` forces whether the case/control files have a date column (see
-    :func:`read_counts`).
+    dates outside it are errors (reported against the file and line of the record).  When not
+    given they are the span of the case dates; a message that judges a date against such a
+    period names the case records it came from.  ``dates`` forces whether the case/control
+    files have a date column (see :func:`read_counts`).
+
+    Every file is checked for existence and readability before any is parsed (see
+    :mod:`scan.io.text` for the encodings read).
     """
+    for path, kind in ((cas, "cases"), (geo, "geo"), (pop, "population"), (ctl, "controls")):
+        if path is not None:
+            check_readable(path, what=_ROLES[kind])
+    if cas is None or geo is None:
+        raise ScanParameterError("cas" if cas is None else "geo",
+                                 "a file name (SaTScan CaseFile / CoordinatesFile)", None)
     start, end = _as_period_bound(start, end=False), _as_period_bound(end, end=True)
-    given = (start, end) if start is not None and end is not None else None
-    n_cov = None
-    if pop is not None:
-        width = _first_width(pop)
-        n_cov = None if width is None else max(width - 3, 0)
+    start_given, end_given = start is not None, end is not None
+    if start_given and end_given and start > end:
+        raise ScanParameterError("start/end", "a study period that starts before it ends",
+                                 (str(start), str(end)))
+    given = StudyPeriod(start, end) if start_given and end_given else None
+    pop_records = _records(pop, _ROLES["population"]) if pop is not None else None
+    n_cov = max(len(pop_records[0][1]) - 3, 0) if pop_records else None
     cases = read_counts(cas, kind="cases", dates=dates, n_covariates=n_cov, period=given)
     span = _case_span(cases)
     if span is not None:
         start = span[0] if start is None else start
         end = span[1] if end is None else end
-    if start is not None and end is not None and start > end:
-        raise ScanParameterError("start/end", "a study period that starts before it ends",
-                                 (str(start), str(end)))
-    period = (start, end) if start is not None and end is not None else None
+    _check_in_period(cases, start, end)
+    period = None
+    if start is not None and end is not None:
+        period = StudyPeriod(start, end, _period_origin(cases, start_given, end_given))
     controls = None
     if ctl is not None:
         controls = read_counts(ctl, kind="controls", dates=cases.times is not None,
                                period=period)
-    population = read_population(pop, period=period) if pop is not None else None
+        _check_in_period(controls, start, end)
+    population = (_population_from(pop_records, str(pop), period=period)
+                  if pop is not None else None)
     geo_records = read_geo(geo, coordinates=coordinates)
     for records in (cases, controls, population):
         if records is not None:
             _check_known_ids(records, geo_records)
-    for records in (cases, controls):
-        if records is not None:
-            _check_in_period(records, start, end)
     return SatscanData(cases=cases, geo=geo_records, population=population, controls=controls,
                        start=start, end=end)
 
@@ -407,13 +476,22 @@ def time_averaged_population(census_days: np.ndarray, values: np.ndarray,
     hi = float(np.datetime64(end, "D").astype(np.int64)) + 1.0
     inner = days[(days > lo) & (days < hi)]
     knots = np.concatenate([[lo], inner, [hi]])
-    # the curve is linear in the census values: weights[t, j] = interpolant of unit vector e_j
-    weights = np.column_stack([np.interp(knots, days, np.eye(len(days))[j])
-                               for j in range(len(days))])
-    at_knots = values @ weights.T                                  # (rows, knots)
+    # The curve is linear in the census values, so the integral is values @ w with w_j the
+    # integral of the "hat" interpolant of census day j: trapezoid weights of the knots, each
+    # split between the two census days around it (O(knots + m) memory, not knots x m).
     widths = np.diff(knots)
-    integral = (0.5 * (at_knots[:, 1:] + at_knots[:, :-1]) * widths).sum(axis=1)
-    return integral / (hi - lo)
+    trapezoid = np.zeros(len(knots))
+    trapezoid[:-1] += 0.5 * widths
+    trapezoid[1:] += 0.5 * widths
+    x = np.clip(knots, days[0], days[-1])
+    right = np.minimum(np.searchsorted(days, x, side="left"), len(days) - 1)
+    left = np.maximum(right - 1, 0)
+    span = days[right] - days[left]
+    frac = np.divide(x - days[left], span, out=np.ones_like(x), where=span > 0)
+    w = np.zeros(len(days))
+    np.add.at(w, left, trapezoid * (1.0 - frac))
+    np.add.at(w, right, trapezoid * frac)
+    return values @ (w / (hi - lo))        # weights summing to 1: no overflow for huge values
 
 
 def _strata(population: PopulationRecords | None) -> list[tuple[str, ...]]:
@@ -491,6 +569,15 @@ def spatial_study_area(data: SatscanData, *, model: Literal["poisson", "bernoull
                   data.controls.counts)
         kwargs["population"] = cases + controls
     else:
+        pop = data.population
+        with np.errstate(over="ignore"):
+            total = float(pop.populations.sum())
+        if not np.isfinite(total):
+            i = int(np.argmax(pop.populations))
+            raise ScanInputError(
+                f"the population values add up to more than a float can hold (1.8e308; the "
+                f"largest is {pop.populations[i]:.6g} on line {pop.lines[i]}); check the values",
+                file=pop.file, field="population")
         start, end = _default_period(data)
         strata = _strata(data.population)
         pop_strata = _population_strata_matrix(data.population, index, strata, start, end)
@@ -561,20 +648,19 @@ def _prm_entries(path) -> dict[str, tuple[str, int]]:
     """key -> (raw value, 1-based line) for every ``Key=value`` line of a .prm file."""
     file = str(path)
     entries: dict[str, tuple[str, int]] = {}
-    with open(path, encoding="utf-8-sig") as handle:
-        for line, text in enumerate(handle, start=1):
-            text = text.strip()
-            if not text or text.startswith(";") or (text.startswith("[") and text.endswith("]")):
-                continue
-            key, sep, value = text.partition("=")
-            key = key.strip()
-            if not sep or not key:
-                raise ScanInputError(f"{text!r} is not a 'Key=value' setting, a '[Section]' or a "
-                                     "';' comment", file=file, line=line)
-            if key in entries:
-                raise ScanInputError(f"setting '{key}' already appears on line "
-                                     f"{entries[key][1]}", file=file, line=line, field=key)
-            entries[key] = (value.strip(), line)
+    for line, text in numbered_lines(path, what="parameter file"):
+        text = text.strip()
+        if not text or text.startswith(";") or (text.startswith("[") and text.endswith("]")):
+            continue
+        key, sep, value = text.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ScanInputError(f"{text[:80]!r} is not a 'Key=value' setting, a '[Section]' or "
+                                 "a ';' comment", file=file, line=line)
+        if key in entries:
+            raise ScanInputError(f"setting '{key}' already appears on line "
+                                 f"{entries[key][1]}", file=file, line=line, field=key)
+        entries[key] = (value.strip(), line)
     return entries
 
 
@@ -625,8 +711,37 @@ _PRM_FILES = ("CaseFile", "ControlFile", "PopulationFile", "CoordinatesFile")
 _PRM_DATES = ("StartDate", "EndDate")
 _PRM_INTS = ("TimeAggregationLength", "MonteCarloReps", "MinimumTemporalClusterSize",
              "MinimumCasesInHighRateClusters", "IterativeScanMaxIterations")
-_PRM_FLOATS = ("MaxSpatialSizeInPopulationAtRisk", "MaxTemporalSize", "IterativeScanMaxPValue")
+_PRM_FLOATS = ("MaxSpatialSizeInPopulationAtRisk", "MaxTemporalSize", "IterativeScanMaxPValue",
+               "MaxSpatialSizeInDistanceFromCenter")
 _PRM_FLAGS = ("IncludePurelyTemporal", "IncludePurelySpatial", "IterativeScan", "UseGridFile")
+# (lowest, lowest allowed?, highest) for the numeric settings; the upper bounds of the counts
+# keep them in 32-bit integers (the scan functions apply their own, tighter limits).
+_PRM_RANGES: dict[str, tuple[float, bool, float]] = {
+    "TimeAggregationLength": (1, True, 100_000),
+    "MonteCarloReps": (0, True, MAX_COUNT),
+    "MinimumTemporalClusterSize": (1, True, 100_000),
+    "MinimumCasesInHighRateClusters": (1, True, MAX_COUNT),
+    "IterativeScanMaxIterations": (1, True, MAX_COUNT),
+    "MaxSpatialSizeInPopulationAtRisk": (0, False, 50),
+    "MaxTemporalSize": (0, False, 1e9),
+    "IterativeScanMaxPValue": (0, False, 1),
+    "MaxSpatialSizeInDistanceFromCenter": (0, False, 1e12),
+}
+
+
+def _prm_number(key: str, raw: str, file: str, line: int | None):
+    """An int or float setting: plain ASCII decimals within :data:`_PRM_RANGES`."""
+    integer = key in _PRM_INTS
+    if integer and not re.fullmatch(r"[+-]?[0-9]+", raw):
+        raise ScanInputError(f"{raw!r} is not an integer", file=file, line=line, field=key)
+    value = parse_number(raw, file=file, line=line, field=key)
+    if key in _PRM_RANGES:
+        low, closed, high = _PRM_RANGES[key]
+        if value < low or (value == low and not closed) or value > high:
+            allowed = f"{'from' if closed else 'above'} {low:g} {'to' if closed else 'up to'} "
+            raise ScanInputError(f"{raw!r} is out of range: allowed {allowed}{high:,.10g}",
+                                 file=file, line=line, field=key)
+    return int(value) if integer else value
 
 
 def _prm_value(key: str, raw: str, file: str, line: int | None):
@@ -646,11 +761,7 @@ def _prm_value(key: str, raw: str, file: str, line: int | None):
         if raw.lower() not in ("y", "n"):
             raise bad("'y' or 'n'")
         return raw.lower() == "y"
-    converter = int if key in _PRM_INTS else float
-    try:
-        return converter(raw)
-    except ValueError:
-        raise bad("an integer" if converter is int else "a number") from None
+    return _prm_number(key, raw, file, line)
 
 
 def prm_settings(prm) -> dict[str, object]:
