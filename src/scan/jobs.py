@@ -72,17 +72,18 @@ class Job:
         return {k: self.options[k] for k in names if k in self.options}
 
     def input_files(self) -> list[tuple[str, Path]]:
-        """(option, path) of every file the job reads, files named inside a .prm included."""
+        """(option, path) of every file the job reads, files named inside a .prm included
+        (their option reads ``prm:KEY``)."""
         out = [(k, Path(v)) for k, v in self.part("files").items() if v is not None]
         for spec in self.options.get("exposure") or ():
             out.append(("exposure", exposure_path(spec)))
         if self.options.get("boundaries"):
             out.append(("boundaries", Path(self.options["boundaries"])))
         prm = self.options.get("prm")
-        if prm:
+        if prm and Path(prm).is_file():
             from .io.satscan import prm_input_files
 
-            out += [(f"{key} (in {prm})", p) for key, p in prm_input_files(prm)]
+            out += [(f"prm:{key}", p) for key, p, _, _ in prm_input_files(prm)]
         return out
 
 
@@ -94,18 +95,32 @@ def exposure_path(spec: str) -> Path:
     return Path(spec)
 
 
+WHAT = {"data": "CSV file", "cas": "case file", "geo": "coordinates file",
+        "pop": "population file", "ctl": "control file", "prm": "parameter file",
+        "exposure": "exposure file", "boundaries": "boundaries file",
+        "locations": "locations file", "reference_rates": "reference-rates file"}
+"""How each input file is named in messages."""
+
+
 def check_inputs(job: Job) -> None:
-    """Every input file exists, is a file and is readable: checked before any work."""
-    import os
+    """Every input file exists, is a file and is readable: checked before any work, with the
+    readers' own wording (:mod:`scan.io.text`); a file a .prm names is reported against the
+    .prm's line."""
+    from .io.text import check_readable, unreadable_reason
 
     for option, path in job.input_files():
-        if not path.exists():
-            raise ScanInputError(f"file not found (given as {option})", file=str(path))
-        if path.is_dir():
-            raise ScanInputError(f"is a folder, not a file (given as {option})", file=str(path))
-        if not os.access(path, os.R_OK):
-            raise ScanInputError(f"cannot be read: permission denied (given as {option})",
-                                 file=str(path))
+        if not option.startswith("prm:"):
+            check_readable(path, what=WHAT.get(option, "input file"))
+    prm = job.options.get("prm")
+    if prm:
+        from .io.satscan import prm_input_files
+
+        for key, path, line, name in prm_input_files(prm):
+            reason = unreadable_reason(path)
+            if reason is not None:
+                raise ScanInputError(f"the file it names, {name!r}, {reason}; paths are "
+                                     "relative to the .prm's folder", file=str(prm), line=line,
+                                     field=key)
 
 
 def _sha256(path: Path) -> str:

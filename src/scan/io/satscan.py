@@ -788,11 +788,12 @@ def prm_settings(prm) -> dict[str, object]:
             for key in wanted if key in entries}
 
 
-def prm_input_files(prm) -> list[tuple[str, "Path"]]:
-    """(key, path) of the input files a .prm names (relative to the .prm's folder)."""
+def prm_input_files(prm) -> list[tuple[str, "Path", int, str]]:
+    """(key, path, line, name as written) of the input files a .prm names (relative to the
+    .prm's folder)."""
     from pathlib import Path
 
     entries = _prm_entries(prm)
     folder = Path(prm).parent
-    return [(key, folder / entries[key][0]) for key in _PRM_FILES
-            if key in entries and entries[key][0]]
+    return [(key, folder / entries[key][0], entries[key][1], entries[key][0])
+            for key in _PRM_FILES if key in entries and entries[key][0]]
