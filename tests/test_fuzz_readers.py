@@ -19,12 +19,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scan.data import MAX_COUNT, StudyArea
+from scan.data import MAX_COUNT, SpaceTimeData, StudyArea
 from scan.errors import ScanInputError, ScanParameterError
 from scan.io.csv import read_csv
-from scan.io.satscan import prm_settings, read_satscan
-from scan.spacetime import (SpaceTimeData, read_satscan_spacetime, read_spacetime_csv,
-                            satscan_prm_spacetime)
+from scan.io.prm import prm_settings, satscan_prm_spacetime
+from scan.io.satscan import read_satscan, read_satscan_spacetime
+from scan.io.spacetime_csv import read_spacetime_csv
 
 pytestmark = pytest.mark.filterwarnings("error::RuntimeWarning")
 

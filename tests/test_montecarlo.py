@@ -1,5 +1,4 @@
 """Monte Carlo inference: exact p-values by enumeration, reproducibility across threads and runs."""
-import itertools
 import math
 
 import numba

@@ -141,7 +141,7 @@ def test_an_old_result_set_aside_comes_back(tmp_path):
     """A run that died between the two renames of the fallback swap: the old complete result
     is restored by the next run."""
     target = tmp_path / "out"
-    aside = tmp_path / f".out.scan-old-999999999-abc"
+    aside = tmp_path / ".out.scan-old-999999999-abc"
     aside.mkdir()
     (aside / "result.json").write_text("{}")
     atomic.write_marker(aside)

@@ -15,9 +15,15 @@ from scan.cli import main
 from scan.data import MAX_COUNT, study_area
 from scan.errors import ScanInputError, ScanParameterError
 from scan.io.csv import parse_number, read_csv
-from scan.io.satscan import prm_settings, read_counts, read_satscan, read_satscan_data
+from scan.io.prm import prm_settings, satscan_prm_spacetime
+from scan.io.satscan import (
+    read_counts,
+    read_satscan,
+    read_satscan_data,
+    read_satscan_spacetime,
+)
+from scan.io.spacetime_csv import read_spacetime_csv
 from scan.io.text import CSV_FIELD_LIMIT, read_text
-from scan.spacetime import read_satscan_spacetime, read_spacetime_csv, satscan_prm_spacetime
 
 HEADER = "id,x,y,cases,population"
 GOOD_CSV = HEADER + "\nA,0,0,3,100\nB,1,0,1,200\nC,0,1,2,150\n"
@@ -614,7 +620,7 @@ def test_populations_too_small_or_too_large_for_a_float(tmp_path, capsys):
 
 def test_time_averaged_population_with_many_census_days():
     """20,000 daily census values: the weights are O(days), not a 20,000 x 20,000 matrix."""
-    from scan.io.satscan import time_averaged_population
+    from scan.timeline import time_averaged_population
 
     days = np.datetime64("2000-01-01") + np.arange(20_000)
     values = np.vstack([np.full(20_000, 7.0), np.arange(20_000, dtype=np.float64)])

@@ -3,13 +3,13 @@ import math
 
 import numpy as np
 import pytest
-
 import reference
 import reference_spacetime as ref
+
 from scan import _st_kernels as SK
-from scan.montecarlo import replicate_maxima, replicate_states
-from scan.spacetime import (SpaceTimeNullProblem, build_spacetime_data, recurrence_interval,
-                            spacetime_scan)
+from scan.data import build_spacetime_data
+from scan.montecarlo import SpaceTimeNullProblem, replicate_maxima, replicate_states
+from scan.spacetime import recurrence_interval, spacetime_scan
 
 START = np.datetime64("2020-01-01")
 

@@ -81,7 +81,7 @@ class Job:
             out.append(("boundaries", Path(self.options["boundaries"])))
         prm = self.options.get("prm")
         if prm and Path(prm).is_file():
-            from .io.satscan import prm_input_files
+            from .io.prm import prm_input_files
 
             out += [(f"prm:{key}", p) for key, p, _, _ in prm_input_files(prm)]
         return out
@@ -113,7 +113,7 @@ def check_inputs(job: Job) -> None:
             check_readable(path, what=WHAT.get(option, "input file"))
     prm = job.options.get("prm")
     if prm:
-        from .io.satscan import prm_input_files
+        from .io.prm import prm_input_files
 
         for key, path, line, name in prm_input_files(prm):
             reason = unreadable_reason(path)
@@ -173,25 +173,29 @@ def read_data(job: Job):
         from .io.csv import read_csv
 
         return read_csv(files["data"], model=model, **_without(read, "start", "end")), {}
-    from . import spacetime as st
-
     if files.get("prm"):
+        from .io.prm import satscan_prm_spacetime
+
         if files.get("data") or files.get("cas"):
             raise ScanParameterError("--prm", "given alone (the files come from it)",
                                      files["prm"], "drop DATA.csv/--cas, or drop --prm")
-        data, kwargs = st.satscan_prm_spacetime(files["prm"])
+        data, kwargs = satscan_prm_spacetime(files["prm"])
         kwargs.pop("n_replications", None)
         return data, kwargs
     if files.get("cas"):
         _no_csv_with_satscan(files, "--pop")
         read["time_aggregation"] = read.get("time_aggregation") or "day"
-        return st.read_satscan_spacetime(files["cas"], geo=files["geo"], pop=files.get("pop"),
-                                         **read), {}
+        from .io.satscan import read_satscan_spacetime
+
+        return read_satscan_spacetime(files["cas"], geo=files["geo"], pop=files.get("pop"),
+                                      **read), {}
     if not files.get("data"):
         raise ScanParameterError("DATA", "a CSV file with columns id,x,y,time,cases"
                                  "[,population]", None,
                                  "or pass SaTScan files with --cas and --geo, or --prm")
-    return st.read_spacetime_csv(files["data"], **read), {}
+    from .io.spacetime_csv import read_spacetime_csv
+
+    return read_spacetime_csv(files["data"], **read), {}
 
 
 def _without(d: dict, *keys) -> dict:

@@ -35,20 +35,20 @@ work; :func:`read_satscan` aggregates them to a purely spatial :class:`~scan.dat
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Literal, Mapping
+from typing import Literal
 
 import numpy as np
 
-from ..data import MAX_COUNT, MAX_EXACT, StudyArea, study_area
+from ..data import MAX_COUNT, MAX_EXACT, SpaceTimeData, StudyArea, build_spacetime_data, study_area
 from ..errors import ScanInputError, ScanParameterError, check_choice
+from ..timeline import (TIME_UNITS, StudyPeriod, TimeUnit, _as_period_bound, census_instant,
+                        check_person_time, check_reader_period, check_time_options, parse_date,
+                        period_end, record_span, time_averaged_population)
 from .csv import parse_amount, parse_count, parse_number
 from .text import check_readable, numbered_lines
 
 Coordinates = Literal["cartesian", "latlong"]
-PRECISIONS = ("year", "month", "day")
-_DATE = re.compile(r"[0-9]+(?:[/\-.*][0-9]+){0,2}")
 
 
 # ----------------------------------------------------------------------------- record tables
@@ -111,18 +111,6 @@ class SatscanData:
 
 
 # ----------------------------------------------------------------------------- low-level parsing
-class StudyPeriod(tuple):
-    """(start, end) of a study period, with a note saying where it came from when it was not
-    given (used in messages: a two-digit year judged against a period taken from the data)."""
-
-    origin: str = ""
-
-    def __new__(cls, start, end, origin: str = ""):
-        self = super().__new__(cls, (start, end))
-        self.origin = origin
-        return self
-
-
 Records = list  # of (1-based line number, whitespace-split fields), blank lines left out
 
 
@@ -130,90 +118,6 @@ def _records(path, what: str = "input file") -> Records:
     """(1-based line number, whitespace-split fields) for every non-blank line, read once."""
     return [(number, fields) for number, text in numbered_lines(path, what=what)
             if (fields := text.split())]
-
-
-def _resolve_year(year: int, period: tuple | None, text: str, file: str, line: int,
-                  field: str) -> int:
-    """SaTScan's rule for two-digit years (see the module docstring)."""
-    if year > 99:
-        return year
-    if period is None:
-        return 1900 + year
-    low, high = (int(str(np.datetime64(p, "Y"))) for p in period[:2])
-    origin = getattr(period, "origin", "")
-    origin = f" ({origin})" if origin else ""
-    if low // 100 == high // 100:
-        return (low // 100) * 100 + year
-    if high - low >= 100:
-        raise ScanInputError(f"two-digit year in {text!r} is ambiguous: the study period "
-                             f"{period[0]} to {period[1]}{origin} spans more than 99 years; "
-                             "write four-digit years", file=file, line=line, field=field)
-    if year >= low % 100:
-        return (low // 100) * 100 + year
-    if year <= high % 100:
-        return (high // 100) * 100 + year
-    raise ScanInputError(f"two-digit year in {text!r} falls outside the study period "
-                         f"{period[0]} to {period[1]}{origin}; write four-digit years",
-                         file=file, line=line, field=field)
-
-
-def parse_date(text: str, *, file: str = "<date>", line: int | None = None,
-               field: str = "date", period: tuple | None = None) -> tuple[np.datetime64, str]:
-    """Parse a SaTScan date to (first day of the period it names, precision).
-
-    ``YYYY`` -> ("YYYY-01-01", "year"), ``YYYY/MM`` -> ("YYYY-MM-01", "month"),
-    ``YYYY/MM/DD`` -> (that day, "day"); ``MM/YYYY`` and ``MM/DD/YYYY`` also work.
-    ``period`` (start, end) resolves two-digit years.  Years run from 1 to 9999; digits are
-    ASCII.
-    """
-    def bad(why: str) -> ScanInputError:
-        return ScanInputError(f"{text!r} is not a date ({why}); write YYYY/MM/DD, YYYY/MM or "
-                              "YYYY", file=file, line=line, field=field)
-
-    if not _DATE.fullmatch(text):
-        raise bad("expected digits separated by '/'")
-    pieces = re.split(r"[/\-.*]", text)
-    if max(len(p) for p in pieces) > 4:
-        raise bad("a part has more than four digits")
-    parts = [int(p) for p in pieces]
-    precision = PRECISIONS[len(parts) - 1]
-    year_piece = pieces[0]
-    if len(parts) > 1 and parts[-1] > 999:          # MM/YYYY or MM/DD/YYYY
-        parts = parts[-1:] + parts[:-1]
-        year_piece = pieces[-1]
-    # a year written with three or four digits is taken as written ("0073" is not "73")
-    year = (parts[0] if len(year_piece) > 2
-            else _resolve_year(parts[0], period, text, file, line or 0, field))
-    if year < 1:
-        raise bad("year 0 does not exist")
-    month, day = (parts[1:] + [1, 1])[:2]
-    if not 1 <= month <= 12:
-        raise bad(f"month {month} is not 1-12")
-    try:
-        value = np.datetime64(f"{year:04d}-{month:02d}-{day:02d}", "D")
-    except ValueError:
-        raise bad(f"day {day} does not exist in {year:04d}/{month:02d}") from None
-    return value, precision
-
-
-def period_end(time: np.datetime64, precision: str) -> np.datetime64:
-    """The last day of the period a date names (1991, "year" -> 1991-12-31)."""
-    unit = {"year": "Y", "month": "M", "day": "D"}[precision]
-    return (np.datetime64(time, unit) + 1).astype("datetime64[D]") - 1
-
-
-def _as_period_bound(value, *, end: bool) -> np.datetime64 | None:
-    """A study-period bound from a SaTScan date string, a date or a datetime64."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            day, precision = parse_date(value, field="start" if not end else "end")
-        except ScanInputError as exc:
-            raise ScanParameterError("end" if end else "start", "a date such as '1973/1/1'",
-                                     value, str(exc)) from None
-        return period_end(day, precision) if end else day
-    return np.datetime64(value, "D")
 
 
 def _check_width(fields: list[str], width: int, layout: str, file: str, line: int) -> None:
@@ -453,47 +357,6 @@ def read_satscan_data(cas, *, geo, pop=None, ctl=None, coordinates: Coordinates 
 
 
 # ----------------------------------------------------------------------------- aggregation
-def census_instant(time: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """The day a census record refers to: July 1 for a year, the 15th for a month, else the day
-    written (SaTScan's convention for population dates)."""
-    time = np.asarray(time, dtype="datetime64[D]")
-    july = (time.astype("datetime64[Y]").astype("datetime64[M]") + 6).astype("datetime64[D]")
-    out = np.where(precision == "year", july, time)
-    return np.where(precision == "month", time + 14, out)
-
-
-def time_averaged_population(census_days: np.ndarray, values: np.ndarray,
-                             start: np.datetime64, end: np.datetime64) -> np.ndarray:
-    """Average over the days [start, end] of populations interpolated between census days.
-
-    ``census_days`` are m sorted distinct days and ``values`` is (rows, m).  Each row's
-    population curve P(t) is linear between consecutive census days and constant before the
-    first and after the last.  The result is ``(1 / (end + 1 - start)) * integral of P(t) dt``
-    from the start of day ``start`` to the end of day ``end``.
-    """
-    days = census_days.astype(np.int64).astype(np.float64)
-    lo = float(np.datetime64(start, "D").astype(np.int64))
-    hi = float(np.datetime64(end, "D").astype(np.int64)) + 1.0
-    inner = days[(days > lo) & (days < hi)]
-    knots = np.concatenate([[lo], inner, [hi]])
-    # The curve is linear in the census values, so the integral is values @ w with w_j the
-    # integral of the "hat" interpolant of census day j: trapezoid weights of the knots, each
-    # split between the two census days around it (O(knots + m) memory, not knots x m).
-    widths = np.diff(knots)
-    trapezoid = np.zeros(len(knots))
-    trapezoid[:-1] += 0.5 * widths
-    trapezoid[1:] += 0.5 * widths
-    x = np.clip(knots, days[0], days[-1])
-    right = np.minimum(np.searchsorted(days, x, side="left"), len(days) - 1)
-    left = np.maximum(right - 1, 0)
-    span = days[right] - days[left]
-    frac = np.divide(x - days[left], span, out=np.ones_like(x), where=span > 0)
-    w = np.zeros(len(days))
-    np.add.at(w, left, trapezoid * (1.0 - frac))
-    np.add.at(w, right, trapezoid * frac)
-    return values @ (w / (hi - lo))        # weights summing to 1: no overflow for huge values
-
-
 def _strata(population: PopulationRecords | None) -> list[tuple[str, ...]]:
     if population is None:
         return [()]
@@ -643,157 +506,77 @@ def read_satscan(cas, *, geo, pop=None, ctl=None, coordinates: Coordinates = "ca
     return spatial_study_area(data, model=model, crs=crs)
 
 
-# ----------------------------------------------------------------------------- parameter files
-def _prm_entries(path) -> dict[str, tuple[str, int]]:
-    """key -> (raw value, 1-based line) for every ``Key=value`` line of a .prm file."""
-    file = str(path)
-    entries: dict[str, tuple[str, int]] = {}
-    for line, text in numbered_lines(path, what="parameter file"):
-        text = text.strip()
-        if not text or text.startswith(";") or (text.startswith("[") and text.endswith("]")):
-            continue
-        key, sep, value = text.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise ScanInputError(f"{text[:80]!r} is not a 'Key=value' setting, a '[Section]' or "
-                                 "a ';' comment", file=file, line=line)
-        if key in entries:
-            raise ScanInputError(f"setting '{key}' already appears on line "
-                                 f"{entries[key][1]}", file=file, line=line, field=key)
-        entries[key] = (value.strip(), line)
-    return entries
+# ----------------------------------------------------------------------------- space-time data
+def satscan_spacetime_data(data, *, time_aggregation: TimeUnit, aggregation_length: int = 1,
+                           crs: str | None = None) -> SpaceTimeData:
+    """Space-time data from the raw SaTScan records of :func:`scan.io.satscan.read_satscan_data`.
 
-
-def read_prm(path) -> dict[str, str]:
-    """Read a SaTScan parameter file into a flat ``{key: raw value string}`` dict.
-
-    The file is INI-like: ``[Section]`` headers (dropped: keys are unique across sections),
-    ``Key=value`` lines and ``;`` comment lines.  Values are stripped but otherwise raw.
+    Every location of the .geo file is a location, in file order.  With a population file whose
+    records carry covariates, each distinct covariate tuple is a stratum and the trailing
+    columns of each case record must name one; expected counts are then adjusted by indirect
+    standardisation over location × interval × stratum person-time.
     """
-    return {key: value for key, (value, _) in _prm_entries(path).items()}
 
-
-# Meanings of SaTScan's enumerated settings, as written in the comments of the parameter files
-# SaTScan 10.3 writes (see the samples in shared/data/reference/satscan_samples).
-PRM_ENUMS: dict[str, dict[str, str]] = {
-    # 0 = no dates in the case file; 4 = generic integer times (not calendar dates)
-    "PrecisionCaseTimes": {"0": "none", "1": "year", "2": "month", "3": "day", "4": "generic"},
-    "CoordinatesType": {"0": "cartesian", "1": "latlong"},
-    "AnalysisType": {"1": "purely spatial", "2": "purely temporal",
-                     "3": "retrospective space-time", "4": "prospective space-time",
-                     "5": "spatial variation in temporal trends",
-                     "6": "prospective purely temporal", "7": "seasonal temporal"},
-    "ModelType": {"0": "poisson", "1": "bernoulli", "2": "space-time permutation",
-                  "3": "ordinal", "4": "exponential", "5": "normal", "6": "continuous poisson",
-                  "7": "multinomial", "8": "rank", "9": "uniform time", "10": "batched"},
-    # 1 = high rates (clusters of excess risk), 2 = low rates, 3 = both
-    "ScanAreas": {"1": "high", "2": "low", "3": "both"},
-    "TimeAggregationUnits": {"0": "none", "1": "year", "2": "month", "3": "day",
-                             "4": "generic"},
-    # 0 = MaxTemporalSize is a percentage of the study period, 1 = a number of aggregation units
-    "MaxTemporalSizeInterpretation": {"0": "percentage", "1": "time"},
-    "SpatialWindowShapeType": {"0": "circular", "1": "elliptic"},
-    # 0 = study period bounds checked strictly (records outside are errors), 1 = relaxed
-    # (records outside are ignored); the same for coordinates checking
-    "StudyPeriodCheckType": {"0": "strict", "1": "relaxed"},
-    "GeographicalCoordinatesCheckType": {"0": "strict", "1": "relaxed"},
-    "PValueReportType": {"0": "default", "1": "standard monte carlo", "2": "early termination",
-                         "3": "gumbel"},
-    # secondary clusters: 0 no geographical overlap, 1 no cluster centres in other clusters,
-    # 2 no centres in the most likely cluster, 3 no centres in less likely clusters, 4 no pairs
-    # of centres both in each other, 5 no restrictions
-    "CriteriaForReportingSecondaryClusters": {
-        "0": "no geographical overlap", "1": "no centres in other clusters",
-        "2": "no centres in most likely cluster", "3": "no centres in less likely clusters",
-        "4": "no pairs of centres in each other", "5": "no restrictions"},
-}
-_PRM_FILES = ("CaseFile", "ControlFile", "PopulationFile", "CoordinatesFile")
-_PRM_DATES = ("StartDate", "EndDate")
-_PRM_INTS = ("TimeAggregationLength", "MonteCarloReps", "MinimumTemporalClusterSize",
-             "MinimumCasesInHighRateClusters", "IterativeScanMaxIterations")
-_PRM_FLOATS = ("MaxSpatialSizeInPopulationAtRisk", "MaxTemporalSize", "IterativeScanMaxPValue",
-               "MaxSpatialSizeInDistanceFromCenter")
-_PRM_FLAGS = ("IncludePurelyTemporal", "IncludePurelySpatial", "IterativeScan", "UseGridFile")
-# (lowest, lowest allowed?, highest) for the numeric settings; the upper bounds of the counts
-# keep them in 32-bit integers (the scan functions apply their own, tighter limits).
-_PRM_RANGES: dict[str, tuple[float, bool, float]] = {
-    "TimeAggregationLength": (1, True, 100_000),
-    "MonteCarloReps": (0, True, MAX_COUNT),
-    "MinimumTemporalClusterSize": (1, True, 100_000),
-    "MinimumCasesInHighRateClusters": (1, True, MAX_COUNT),
-    "IterativeScanMaxIterations": (1, True, MAX_COUNT),
-    "MaxSpatialSizeInPopulationAtRisk": (0, False, 50),
-    "MaxTemporalSize": (0, False, 1e9),
-    "IterativeScanMaxPValue": (0, False, 1),
-    "MaxSpatialSizeInDistanceFromCenter": (0, False, 1e12),
-}
-
-
-def _prm_number(key: str, raw: str, file: str, line: int | None):
-    """An int or float setting: plain ASCII decimals within :data:`_PRM_RANGES`."""
-    integer = key in _PRM_INTS
-    if integer and not re.fullmatch(r"[+-]?[0-9]+", raw):
-        raise ScanInputError(f"{raw!r} is not an integer", file=file, line=line, field=key)
-    value = parse_number(raw, file=file, line=line, field=key)
-    if key in _PRM_RANGES:
-        low, closed, high = _PRM_RANGES[key]
-        if value < low or (value == low and not closed) or value > high:
-            allowed = f"{'from' if closed else 'above'} {low:g} {'to' if closed else 'up to'} "
-            raise ScanInputError(f"{raw!r} is out of range: allowed {allowed}{high:,.10g}",
-                                 file=file, line=line, field=key)
-    return int(value) if integer else value
-
-
-def _prm_value(key: str, raw: str, file: str, line: int | None):
-    def bad(allowed: str) -> ScanInputError:
-        return ScanInputError(f"{raw!r} is not {allowed}", file=file, line=line, field=key)
-
-    if key in _PRM_FILES:
-        return raw or None
-    if key in PRM_ENUMS:
-        if raw not in PRM_ENUMS[key]:
-            raise bad("one of " + ", ".join(f"{k} ({v})" for k, v in PRM_ENUMS[key].items()))
-        return PRM_ENUMS[key][raw]
-    if key in _PRM_DATES:
-        day, precision = parse_date(raw, file=file, line=line, field=key)
-        return period_end(day, precision) if key == "EndDate" else day
-    if key in _PRM_FLAGS:
-        if raw.lower() not in ("y", "n"):
-            raise bad("'y' or 'n'")
-        return raw.lower() == "y"
-    return _prm_number(key, raw, file, line)
-
-
-def prm_settings(prm) -> dict[str, object]:
-    """The settings of a .prm file that ``scan`` uses, as typed values.
-
-    ``prm`` is a path or the dict :func:`read_prm` returns.  Keys keep SaTScan's names; only
-    keys present are returned.  Types: file names are str (None when empty); enumerated
-    settings are the strings of :data:`PRM_ENUMS` (e.g. ``CoordinatesType`` -> "cartesian" or
-    "latlong", ``ModelType`` 0 -> "poisson", 1 -> "bernoulli", 2 -> "space-time permutation";
-    ``AnalysisType`` 1 -> "purely spatial", 3 -> "retrospective space-time"); ``StartDate`` is
-    the first day and ``EndDate`` the last day of the period written (datetime64[D]);
-    ``MaxSpatialSizeInPopulationAtRisk`` (percent of the population at risk, <= 50) and
-    ``MaxTemporalSize`` (percent of the study period, or aggregation units when
-    ``MaxTemporalSizeInterpretation`` is "time") are floats; ``MonteCarloReps``,
-    ``TimeAggregationLength`` and the other counts are ints; y/n flags are bools.
-    """
-    if isinstance(prm, Mapping):
-        entries = {k: (v, None) for k, v in prm.items()}
-        file = "<prm>"
+    check_choice("time_aggregation", time_aggregation, TIME_UNITS)
+    check_time_options(time_aggregation, aggregation_length)
+    if data.cases.times is None:
+        raise ScanInputError("the case file has no dates; a space-time analysis needs a date "
+                             "on every case record", file=data.cases.file, field="date")
+    total = int(data.cases.counts.sum())
+    if total > MAX_COUNT:
+        raise ScanInputError(f"the cases add up to {total:,}, more than {MAX_COUNT:,}, the "
+                             "largest total scan can hold (its kernels count in 32-bit "
+                             "integers)", file=data.cases.file, field="#cases")
+    check_reader_period(data.start, data.end, time_aggregation, aggregation_length,
+                         data.cases.file, record_span(data.cases.times,
+                                                       data.cases.lines.tolist(),
+                                                       data.cases.file))
+    if data.population is not None:
+        check_person_time(data.population.populations, data.population.lines.tolist(),
+                           data.start, data.end, data.population.file)
+    geo = data.geo
+    index = {loc: i for i, loc in enumerate(geo.ids.tolist())}
+    strata: dict[tuple, int] = {}
+    pop = data.population
+    if pop is not None:
+        for cov in pop.covariates:
+            strata.setdefault(cov, len(strata))
     else:
-        entries, file = _prm_entries(prm), str(prm)
-    wanted = (_PRM_FILES + tuple(PRM_ENUMS) + _PRM_DATES + _PRM_INTS + _PRM_FLOATS + _PRM_FLAGS)
-    return {key: _prm_value(key, entries[key][0], file, entries[key][1])
-            for key in wanted if key in entries}
+        strata[()] = 0
+    case_stratum = []
+    for cov, line in zip(data.cases.covariates, data.cases.lines.tolist()):
+        if pop is None:
+            case_stratum.append(0)
+            continue
+        if cov not in strata:
+            example = " ".join(next(iter(strata)))
+            raise ScanInputError(f"covariates {' '.join(cov)!r} do not match any covariate "
+                                 f"category of the population file (e.g. {example!r})",
+                                 file=data.cases.file, line=line, field="covariates")
+        case_stratum.append(strata[cov])
+    census = {}
+    if pop is not None:
+        census = dict(census_loc=[index[v] for v in pop.ids.tolist()],
+                      census_day=census_instant(pop.times, pop.time_precision),
+                      census_value=pop.populations,
+                      census_stratum=[strata[c] for c in pop.covariates])
+    return build_spacetime_data(
+        geo.ids, geo.coords, case_loc=[index[v] for v in data.cases.ids.tolist()],
+        case_day=data.cases.times, case_count=data.cases.counts, case_stratum=case_stratum,
+        n_strata=len(strata), start=data.start, end=data.end, time_unit=time_aggregation,
+        aggregation_length=aggregation_length, coordinates=geo.coordinates, crs=crs,
+        source=data.cases.file, strata_names=["|".join(s) for s in strata], **census)
 
 
-def prm_input_files(prm) -> list[tuple[str, "Path", int, str]]:
-    """(key, path, line, name as written) of the input files a .prm names (relative to the
-    .prm's folder)."""
-    from pathlib import Path
+def read_satscan_spacetime(cas, *, geo, pop=None, coordinates: str = "cartesian", start=None,
+                           end=None, time_aggregation: TimeUnit = "day",
+                           aggregation_length: int = 1, crs: str | None = None) -> SpaceTimeData:
+    """Read SaTScan .cas (with dates), .geo and optional .pop files into :class:`SpaceTimeData`.
 
-    entries = _prm_entries(prm)
-    folder = Path(prm).parent
-    return [(key, folder / entries[key][0], entries[key][1], entries[key][0])
-            for key in _PRM_FILES if key in entries and entries[key][0]]
+    ``start``/``end``: the study period (SaTScan dates such as '1973/1/1'; a year as ``end``
+    means its last day); by default the span of the case dates.
+    """
+    data = read_satscan_data(cas, geo=geo, pop=pop, coordinates=coordinates, start=start,
+                             end=end, dates=True)
+    return satscan_spacetime_data(data, time_aggregation=time_aggregation,
+                                  aggregation_length=aggregation_length, crs=crs)
