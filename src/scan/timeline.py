@@ -253,29 +253,6 @@ def max_temporal_intervals(start, end, unit: TimeUnit, length: int, n_intervals:
     return min(n, n_intervals)
 
 
-def interval_person_time(census_days: np.ndarray, values: np.ndarray, starts: np.ndarray,
-                         ends: np.ndarray) -> np.ndarray:
-    """Integral (person-days) of each row's population over each interval.
-
-    ``census_days``: m sorted distinct days; ``values``: (rows, m) populations on them.  The
-    population is linear between census days and constant outside them; the integral over the
-    days [s, e] runs from the start of day s to the end of day e (trapezoids between knots).
-    Returns (rows, n_intervals).
-    """
-    days = np.asarray(census_days, dtype="datetime64[D]").astype(np.int64).astype(np.float64)
-    values = np.asarray(values, dtype=np.float64)
-    lo_all = starts.astype(np.int64).astype(np.float64)
-    hi_all = ends.astype(np.int64).astype(np.float64) + 1.0
-    eye = np.eye(len(days))
-    out = np.empty((values.shape[0], len(starts)))
-    for t, (lo, hi) in enumerate(zip(lo_all, hi_all)):
-        knots = np.concatenate([[lo], days[(days > lo) & (days < hi)], [hi]])
-        weights = np.column_stack([np.interp(knots, days, eye[j]) for j in range(len(days))])
-        at = values @ weights.T
-        out[:, t] = (0.5 * (at[:, 1:] + at[:, :-1]) * np.diff(knots)).sum(axis=1)
-    return out
-
-
 # ============================================================================ person-time
 def census_instant(time: np.ndarray, precision: np.ndarray) -> np.ndarray:
     """The day a census record refers to: July 1 for a year, the 15th for a month, else the day
@@ -286,23 +263,11 @@ def census_instant(time: np.ndarray, precision: np.ndarray) -> np.ndarray:
     return np.where(precision == "month", time + 14, out)
 
 
-def time_averaged_population(census_days: np.ndarray, values: np.ndarray,
-                             start: np.datetime64, end: np.datetime64) -> np.ndarray:
-    """Average over the days [start, end] of populations interpolated between census days.
-
-    ``census_days`` are m sorted distinct days and ``values`` is (rows, m).  Each row's
-    population curve P(t) is linear between consecutive census days and constant before the
-    first and after the last.  The result is ``(1 / (end + 1 - start)) * integral of P(t) dt``
-    from the start of day ``start`` to the end of day ``end``.
-    """
-    days = census_days.astype(np.int64).astype(np.float64)
-    lo = float(np.datetime64(start, "D").astype(np.int64))
-    hi = float(np.datetime64(end, "D").astype(np.int64)) + 1.0
-    inner = days[(days > lo) & (days < hi)]
-    knots = np.concatenate([[lo], inner, [hi]])
-    # The curve is linear in the census values, so the integral is values @ w with w_j the
-    # integral of the "hat" interpolant of census day j: trapezoid weights of the knots, each
-    # split between the two census days around it (O(knots + m) memory, not knots x m).
+def _hat_weights(days: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """(m,) weights w with ``values @ w`` the integral over [lo, hi) (days as floats) of the
+    curve linear between the m census days and constant outside them: the trapezoid weights of
+    the knots, each split between the two census days around it (O(knots + m) memory)."""
+    knots = np.concatenate([[lo], days[(days > lo) & (days < hi)], [hi]])
     widths = np.diff(knots)
     trapezoid = np.zeros(len(knots))
     trapezoid[:-1] += 0.5 * widths
@@ -315,7 +280,37 @@ def time_averaged_population(census_days: np.ndarray, values: np.ndarray,
     w = np.zeros(len(days))
     np.add.at(w, left, trapezoid * (1.0 - frac))
     np.add.at(w, right, trapezoid * frac)
-    return values @ (w / (hi - lo))        # weights summing to 1: no overflow for huge values
+    return w
+
+
+def _day_numbers(days) -> np.ndarray:
+    return np.asarray(days, dtype="datetime64[D]").astype(np.int64).astype(np.float64)
+
+
+def interval_person_time(census_days: np.ndarray, values: np.ndarray, starts: np.ndarray,
+                         ends: np.ndarray) -> np.ndarray:
+    """Integral (person-days) of each row's population over each interval.
+
+    ``census_days``: m sorted distinct days; ``values``: (rows, m) populations on them.  The
+    population is linear between census days and constant outside them; the integral over the
+    days [s, e] runs from the start of day s to the end of day e.  Returns (rows, n_intervals).
+    """
+    days = _day_numbers(census_days)
+    values = np.asarray(values, dtype=np.float64)
+    lo_all, hi_all = _day_numbers(starts), _day_numbers(ends) + 1.0
+    weights = np.column_stack([_hat_weights(days, lo, hi) for lo, hi in zip(lo_all, hi_all)]) \
+        if len(lo_all) else np.zeros((len(days), 0))
+    return values @ weights
+
+
+def time_averaged_population(census_days: np.ndarray, values: np.ndarray,
+                             start: np.datetime64, end: np.datetime64) -> np.ndarray:
+    """Average over the days [start, end] of populations interpolated between census days
+    (:func:`interval_person_time` over one interval, divided by its length in days)."""
+    days = _day_numbers(census_days)
+    lo, hi = float(_day_numbers([start])[0]), float(_day_numbers([end])[0]) + 1.0
+    # weights normalised first: no overflow for huge values
+    return np.asarray(values, dtype=np.float64) @ (_hat_weights(days, lo, hi) / (hi - lo))
 
 
 # ============================================================================ reader guards

@@ -366,18 +366,28 @@ def _strata(population: PopulationRecords | None) -> list[tuple[str, ...]]:
     return list(seen)
 
 
-def _case_strata_matrix(records: CountRecords, index: dict[str, int],
-                        strata: list[tuple[str, ...]]) -> np.ndarray:
+def _case_stratum(records: CountRecords, strata: list[tuple[str, ...]]) -> list[int]:
+    """The stratum (index into ``strata``) of every case record: its trailing covariate
+    columns must name a covariate category of the population file."""
     col = {s: k for k, s in enumerate(strata)}
-    out = np.zeros((len(index), len(strata)), dtype=np.float64)
-    for loc, count, cov, line in zip(records.ids.tolist(), records.counts.tolist(),
-                                     records.covariates, records.lines.tolist()):
+    if strata == [()]:
+        return [0] * len(records.covariates)
+    out = []
+    for cov, line in zip(records.covariates, records.lines.tolist()):
         if cov not in col:
             raise ScanInputError(
                 f"covariates {' '.join(cov)!r} do not match any covariate category of the "
                 f"population file (e.g. {' '.join(strata[0])!r})", file=records.file,
                 line=line, field="covariates")
-        out[index[loc], col[cov]] += count
+        out.append(col[cov])
+    return out
+
+
+def _case_strata_matrix(records: CountRecords, index: dict[str, int],
+                        strata: list[tuple[str, ...]]) -> np.ndarray:
+    out = np.zeros((len(index), len(strata)), dtype=np.float64)
+    rows = [index[loc] for loc in records.ids.tolist()]
+    np.add.at(out, (rows, _case_stratum(records, strata)), records.counts)
     return out
 
 
@@ -516,7 +526,6 @@ def satscan_spacetime_data(data, *, time_aggregation: TimeUnit, aggregation_leng
     columns of each case record must name one; expected counts are then adjusted by indirect
     standardisation over location × interval × stratum person-time.
     """
-
     check_choice("time_aggregation", time_aggregation, TIME_UNITS)
     check_time_options(time_aggregation, aggregation_length)
     if data.cases.times is None:
@@ -536,30 +545,16 @@ def satscan_spacetime_data(data, *, time_aggregation: TimeUnit, aggregation_leng
                            data.start, data.end, data.population.file)
     geo = data.geo
     index = {loc: i for i, loc in enumerate(geo.ids.tolist())}
-    strata: dict[tuple, int] = {}
     pop = data.population
-    if pop is not None:
-        for cov in pop.covariates:
-            strata.setdefault(cov, len(strata))
-    else:
-        strata[()] = 0
-    case_stratum = []
-    for cov, line in zip(data.cases.covariates, data.cases.lines.tolist()):
-        if pop is None:
-            case_stratum.append(0)
-            continue
-        if cov not in strata:
-            example = " ".join(next(iter(strata)))
-            raise ScanInputError(f"covariates {' '.join(cov)!r} do not match any covariate "
-                                 f"category of the population file (e.g. {example!r})",
-                                 file=data.cases.file, line=line, field="covariates")
-        case_stratum.append(strata[cov])
+    strata = _strata(pop)
+    case_stratum = _case_stratum(data.cases, strata)
     census = {}
     if pop is not None:
+        col = {c: k for k, c in enumerate(strata)}
         census = dict(census_loc=[index[v] for v in pop.ids.tolist()],
                       census_day=census_instant(pop.times, pop.time_precision),
                       census_value=pop.populations,
-                      census_stratum=[strata[c] for c in pop.covariates])
+                      census_stratum=[col[c] for c in pop.covariates])
     return build_spacetime_data(
         geo.ids, geo.coords, case_loc=[index[v] for v in data.cases.ids.tolist()],
         case_day=data.cases.times, case_count=data.cases.counts, case_stratum=case_stratum,
