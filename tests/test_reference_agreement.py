@@ -91,6 +91,6 @@ def test_equal_llr_clusters_rank_fewer_locations_first():
                 max_population_fraction=0.5, max_radius=None)
     analysis = SimpleNamespace(data=SimpleNamespace(n_locations=3),
                                members=lambda windows, row, size: windows.members(row, size))
-    kept = no_overlap(Candidates(llr=np.array([5.0, 5.0, 5.0]), size=np.array([2, 1, 1])), w,
+    kept = no_overlap(Candidates(statistic=np.array([5.0, 5.0, 5.0]), size=np.array([2, 1, 1])), w,
                       analysis)
     assert kept == [1, 2]

@@ -23,15 +23,24 @@ from .windows import Windows, window_radius
 class Candidates:
     """The best window of every window row for the observed data.
 
-    llr : (rows,) best LLR (0 when the row has no window in the scanned direction).
-    size : (rows,) its number of locations.  t1, t2 : (rows,) its time window ``[t1, t2)`` in
-    intervals, or None for purely spatial scans.
+    statistic : (rows,) the row's best test statistic: its LLR times the row's ``scale``
+    (0 when the row has no window in the scanned direction).  size : (rows,) its number of
+    locations.  t1, t2 : (rows,) its time window ``[t1, t2)`` in intervals, or None for purely
+    spatial scans.  scale : (rows,) the multiplier of each row's LLR in the test statistic (the
+    non-compactness penalty of an elliptic window), or None when it is 1 everywhere (circles):
+    then the test statistic is the LLR.
     """
 
-    llr: np.ndarray
+    statistic: np.ndarray
     size: np.ndarray
     t1: np.ndarray | None = None
     t2: np.ndarray | None = None
+    scale: np.ndarray | None = None
+
+    def llr(self, row: int) -> float:
+        """The row's best window's log-likelihood ratio (without the penalty)."""
+        s = float(self.statistic[row])
+        return s if self.scale is None else s / float(self.scale[row])
 
     def time_window(self, row: int) -> tuple[int, int] | None:
         if self.t1 is None:
@@ -72,7 +81,7 @@ def build_cluster(analysis: Analysis, windows: Windows, rank: int, row: int,
     """One reported cluster: the best window of ``row``, its counts, p-values and geometry."""
     data = analysis.data
     size = int(candidates.size[row])
-    llr = float(candidates.llr[row])
+    statistic = float(candidates.statistic[row])
     members = np.asarray(analysis.members(windows, row, size), dtype=np.int64)
     when = candidates.time_window(row)
     c, e = analysis.counts(members, when)
@@ -84,13 +93,14 @@ def build_cluster(analysis: Analysis, windows: Windows, rank: int, row: int,
         cx, cy = windows.centre_of(row, data.coords)
         centre_id = str(data.ids[centre]) if centre >= 0 else "(focus)"
         radius = window_radius(data.coords, data.coordinates, (cx, cy), members)
-    p = monte_carlo_p_value(llr, null)
+    p = monte_carlo_p_value(statistic, null)
     return Cluster(
         rank=rank, center=centre_id, center_index=centre, radius=radius,
         members=tuple(str(v) for v in data.ids[members]), member_indices=members,
         population=float(data.population[members].sum()), observed=c, expected=e,
-        relative_risk=relative_risk(c, e, analysis.total_cases), llr=llr, p_value=p,
-        gumbel_p_value=gumbel_p_value(llr, null), center_x=cx, center_y=cy,
+        relative_risk=relative_risk(c, e, analysis.total_cases), llr=candidates.llr(row),
+        test_statistic=statistic, p_value=p, gumbel_p_value=gumbel_p_value(statistic, null),
+        center_x=cx, center_y=cy,
         shape=float(windows.shape[row]), angle=float(windows.angle[row]),
         **analysis.cluster_fields(when, p))
 
@@ -118,7 +128,7 @@ def run(analysis: Analysis, windows: Windows, *, n_replications: int, seed: int,
 
     clusters = tuple(build_cluster(analysis, windows, rank, row, candidates, null)
                      for rank, row in enumerate(kept, start=1))
-    statistic = clusters[0].llr if clusters else 0.0
+    statistic = clusters[0].test_statistic if clusters else 0.0
     parameters = {**parameters, "secondary_criterion": secondary, "backend": backend,
                   "n_windows": parameters.get("n_windows", windows.n_windows)}
     return ScanResult(statistic=statistic, p_value=monte_carlo_p_value(statistic, null),

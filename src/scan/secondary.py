@@ -15,10 +15,11 @@ Criterion = Callable[..., list[int]]
 
 
 def ranked(candidates) -> np.ndarray:
-    """Rows with a positive LLR, most likely first (ties: fewer locations, then lower row)."""
-    llr, size = candidates.llr, candidates.size
-    order = np.lexsort((np.arange(len(llr)), size, -llr))
-    return order[llr[order] > 0]
+    """Rows with a positive test statistic, most likely first (ties: fewer locations, then the
+    lower row)."""
+    stat, size = candidates.statistic, candidates.size
+    order = np.lexsort((np.arange(len(stat)), size, -stat))
+    return order[stat[order] > 0]
 
 
 def no_overlap(candidates, windows, analysis) -> list[int]:

@@ -105,7 +105,7 @@ class SpaceTimeAnalysis:
                                     _prefix(self.expected), self.total_cases, self.min_len,
                                     self.max_len, self.first_end, self.min_cases, llr, size,
                                     t1, t2)
-        return Candidates(llr=llr, size=size, t1=t1, t2=t2)
+        return Candidates(statistic=llr, size=size, t1=t1, t2=t2)
 
     def null_problem(self, windows: Windows, entropy: int):
         from . import _st_kernels as SK

@@ -63,7 +63,7 @@ class SpatialAnalysis:
         weights, C, W = self.weights()
         llr, size = best_windows(windows, weights, self.data.cases, C, W, self.model.name,
                                  self.direction, self.min_cases)
-        return Candidates(llr=llr, size=size)
+        return Candidates(statistic=llr, size=size)
 
     def null_problem(self, windows: Windows, entropy: int):
         from . import _kernels as K
