@@ -97,20 +97,21 @@ class SpaceTimeAnalysis:
 
     def observed(self, windows: Windows) -> Candidates:
         from . import _st_kernels as SK
+        from .montecarlo import row_scale
 
         n = windows.n_rows
         llr, size = np.zeros(n), np.zeros(n, dtype=np.int64)
         t1, t2 = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64)
         SK.best_cylinder_per_centre(windows.offsets, windows.neighbors, _prefix(self.cases),
                                     _prefix(self.expected), self.total_cases, self.min_len,
-                                    self.max_len, self.first_end, self.min_cases, llr, size,
-                                    t1, t2)
+                                    self.max_len, self.first_end, self.min_cases,
+                                    row_scale(windows), llr, size, t1, t2)
         return Candidates(statistic=llr, size=size, t1=t1, t2=t2)
 
     def null_problem(self, windows: Windows, entropy: int):
         from . import _st_kernels as SK
         from ._random import alias_table
-        from .montecarlo import SpaceTimeNullProblem
+        from .montecarlo import SpaceTimeNullProblem, row_scale
 
         T = self.data.n_intervals
         if self.model.null == "permutation":
@@ -129,7 +130,8 @@ class SpaceTimeAnalysis:
             min_len=self.min_len, max_len=self.max_len, first_end=self.first_end,
             min_cases=self.min_cases, null_kind=null_kind, prob=prob, alias=alias,
             case_loc=np.ascontiguousarray(case_loc, dtype=np.int64),
-            case_time=np.ascontiguousarray(case_time, dtype=np.int64), entropy=entropy)
+            case_time=np.ascontiguousarray(case_time, dtype=np.int64), entropy=entropy,
+            scale=row_scale(windows))
 
     def members(self, windows: Windows, row: int, size: int) -> np.ndarray:
         if self.whole_area:
