@@ -115,7 +115,7 @@ def run_dask(problem, n_replications: int, *,
              progress: Callable[[int, int], None] | None = None,
              scheduler: str | None = None, n_workers: int = 2,
              threads_per_worker: int | None = None, block_size: int | None = None,
-             client=None) -> np.ndarray:
+             client=None, stop=None) -> np.ndarray:
     """Maxima of replications ``[0, n_replications)`` computed on a Dask cluster.
 
     Parameters
@@ -136,10 +136,15 @@ def run_dask(problem, n_replications: int, *,
     block_size : replications per task, a multiple of 64.  Default about R / (4 x workers), at
         least 64 x threads per worker.
     client : an existing ``distributed.Client`` to use (left open).
+    stop : optional :class:`scan.montecarlo.EarlyStop`.  Blocks finish in any order; the rule
+        is applied to the replications of the blocks finished without a gap from the first one,
+        in replication order, and once it stops at replication ``k`` the other blocks are
+        cancelled.  So ``k`` is the threaded backend's, whatever the block size or workers.
 
     Returns
     -------
-    float64 array of R maxima in replication order, bit-identical to the threaded backend.
+    float64 array of R maxima (or of the first ``k`` with ``stop``) in replication order,
+    bit-identical to the threaded backend.
     A block that raises is retried twice; blocks lost with a worker are re-run elsewhere by the
     scheduler; either way the numbers are unchanged.
     """
@@ -160,19 +165,33 @@ def run_dask(problem, n_replications: int, *,
                  n_replications, len(ranges), size, workers)
         problem_future = c.scatter(problem, broadcast=True, hash=False)
         run_id = uuid.uuid4().hex[:12]
-        futures = [c.submit(_run_block, problem_future, start, stop, threads_per_worker,
-                            key=f"scan-replicates-{run_id}-{start}-{stop}", retries=2)
-                   for start, stop in ranges]
+        futures = [c.submit(_run_block, problem_future, start, end, threads_per_worker,
+                            key=f"scan-replicates-{run_id}-{start}-{end}", retries=2)
+                   for start, end in ranges]
         slot = {f.key: rng for f, rng in zip(futures, ranges)}
+        finished = np.zeros(len(ranges), dtype=bool)
+        first = {start: i for i, (start, _) in enumerate(ranges)}
+        contiguous = 0          # blocks finished without a gap from the first one
         done = 0
         try:
             for future in as_completed(futures):
                 maxima = future.result()  # re-raises a block's error after its retries
-                start, stop = slot[future.key]
-                if maxima.shape != (stop - start,):
-                    raise RuntimeError(f"block [{start}, {stop}) returned shape {maxima.shape}")
-                out[start:stop] = maxima
-                done += stop - start
+                start, end = slot[future.key]
+                if maxima.shape != (end - start,):
+                    raise RuntimeError(f"block [{start}, {end}) returned shape {maxima.shape}")
+                out[start:end] = maxima
+                done += end - start
+                finished[first[start]] = True
+                if stop is not None:
+                    while contiguous < len(ranges) and finished[contiguous]:
+                        contiguous += 1
+                    prefix = ranges[contiguous - 1][1] if contiguous else 0
+                    k = stop.cut(out[:prefix])
+                    if k is not None:
+                        log.info("dask: early termination after %d replications", k)
+                        if progress is not None:
+                            progress(k, n_replications)
+                        return out[:k].copy()
                 if progress is not None:
                     progress(done, n_replications)
         finally:

@@ -24,12 +24,13 @@ Command = Literal["spatial", "spacetime"]
 
 _SCAN_COMMON = ("model", "direction", "max_population_fraction", "max_radius", "min_cases",
                 "n_replications", "rng", "backend", "threads", "scheduler", "n_workers",
-                "block_size", "secondary")
+                "block_size", "secondary", "drop_p_one", "iterative", "iterative_max",
+                "iterative_cutoff", "early_termination", "early_termination_threshold")
 KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "spatial": {
         "files": ("data", "cas", "geo", "pop", "ctl"),
         "read": ("coordinates", "crs", "project_to", "start", "end"),
-        "scan": _SCAN_COMMON,
+        "scan": _SCAN_COMMON + ("gini", "gini_collections", "gini_cutoff"),
     },
     "spacetime": {
         "files": ("data", "cas", "geo", "pop", "prm"),

@@ -115,6 +115,40 @@ class SpaceTimeNullProblem:
         return out
 
 
+# --- early termination ----------------------------------------------------------------------
+
+EXCEED_RTOL = 1e-9
+"""A replicate statistic exceeds the observed one when it is above ``observed * (1 + 1e-9)``:
+SaTScan's stopping counter ignores ties (within a tolerance), unlike the p-value's count."""
+
+
+def default_threshold(n_replications: int) -> int:
+    """SaTScan's threshold for its default p-values: ``(R + 1) // 20`` (50 for R = 999)."""
+    return (n_replications + 1) // 20
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """SaTScan's sequential Monte Carlo rule (Besag & Clifford 1991): replications stop at the
+    first one, in replication order, at which ``threshold`` replicate statistics have exceeded
+    ``observed``.  The rule reads replications in order only, so where blocks of replications
+    ran (threads, Dask workers, any block size) cannot change where it stops."""
+
+    observed: float
+    threshold: int
+
+    def exceeds(self, maxima: np.ndarray) -> np.ndarray:
+        return maxima > self.observed + EXCEED_RTOL * abs(self.observed)
+
+    def cut(self, prefix: np.ndarray) -> int | None:
+        """Replications to keep when ``prefix`` (the first replications, in order) decides the
+        stop: the 1-based position of the ``threshold``-th exceedance; None to go on."""
+        hits = np.flatnonzero(self.exceeds(prefix))
+        if len(hits) < self.threshold:
+            return None
+        return int(hits[self.threshold - 1]) + 1
+
+
 # --- backends -----------------------------------------------------------------------------------
 
 @contextlib.contextmanager
@@ -140,8 +174,13 @@ def numba_threads(n: int | None):
 
 
 def run_threads(problem, n_replications: int, *, progress: Progress | None = None,
-                chunk: int | None = None) -> np.ndarray:
-    """All replications on this machine's cores (Numba threads), in chunks for progress."""
+                chunk: int | None = None, stop: "EarlyStop | None" = None) -> np.ndarray:
+    """All replications on this machine's cores (Numba threads), in chunks for progress.
+
+    With ``stop``, the chunks end at the replication that reaches its threshold: whatever the
+    chunk size and thread count, the maxima returned are the first ``k`` in replication order
+    (:meth:`EarlyStop.cut`); replications a chunk ran past ``k`` are discarded.
+    """
     import numba
 
     if chunk is None:
@@ -149,19 +188,24 @@ def run_threads(problem, n_replications: int, *, progress: Progress | None = Non
     out = np.empty(n_replications)
     done = 0
     while done < n_replications:
-        stop = min(n_replications, done + chunk)
-        out[done:stop] = problem.run(done, stop)
-        done = stop
+        end = min(n_replications, done + chunk)
+        out[done:end] = problem.run(done, end)
+        done = end
+        k = stop.cut(out[:done]) if stop is not None else None
+        if k is not None:
+            if progress is not None:
+                progress(k, n_replications)
+            return out[:k].copy()
         if progress is not None:
             progress(done, n_replications)
     return out
 
 
 def run_dask(problem, n_replications: int, *, progress: Progress | None = None,
-             **options) -> np.ndarray:
+             stop: "EarlyStop | None" = None, **options) -> np.ndarray:
     from .distributed import run_dask as _run
 
-    return _run(problem, n_replications, progress=progress, **options)
+    return _run(problem, n_replications, progress=progress, stop=stop, **options)
 
 
 BACKENDS: dict[str, Callable[..., np.ndarray]] = {"threads": run_threads, "dask": run_dask}
@@ -171,13 +215,16 @@ BACKENDS: dict[str, Callable[..., np.ndarray]] = {"threads": run_threads, "dask"
 def replicate_maxima(problem, n_replications: int, *, backend: Backend = "threads",
                      progress: Progress | None = None, threads: int | None = None,
                      chunk: int | None = None, scheduler: str | None = None, n_workers: int = 2,
-                     block_size: int | None = None, client=None) -> np.ndarray:
+                     block_size: int | None = None, client=None,
+                     stop: EarlyStop | None = None) -> np.ndarray:
     """Maxima of replications ``[0, n_replications)`` of ``problem`` on ``backend``.
 
     ``threads`` is the Numba thread count: of this process for "threads", of each worker's task
     for "dask" (its ``threads_per_worker``).  ``chunk``: replications between progress calls
     (threads).  ``scheduler``, ``n_workers``, ``block_size``, ``client``: the Dask options of
-    :func:`scan.distributed.run_dask`.
+    :func:`scan.distributed.run_dask`.  ``stop``: an :class:`EarlyStop` rule; the maxima are
+    then those of replications ``[0, k)`` with ``k`` where the rule stops (``n_replications``
+    if it never does), the same on every backend.
     """
     from .errors import check_choice
 
@@ -186,7 +233,8 @@ def replicate_maxima(problem, n_replications: int, *, backend: Backend = "thread
         return np.empty(0)
     if backend == "threads":
         with numba_threads(threads):
-            return run_threads(problem, n_replications, progress=progress, chunk=chunk)
+            return run_threads(problem, n_replications, progress=progress, chunk=chunk,
+                               stop=stop)
     return run_dask(problem, n_replications, progress=progress, threads_per_worker=threads,
                     scheduler=scheduler, n_workers=n_workers, block_size=block_size,
-                    client=client)
+                    client=client, stop=stop)

@@ -210,6 +210,42 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        flag="--workers", low=1, high=256, metavar="N"),
     _p("block_size", "int", None, "Dask: replications per task, a multiple of 64", low=64,
        high=MAX_REPLICATIONS, optional=True, metavar="N"),
+    _p("early_termination", "bool", False,
+       "SaTScan's sequential Monte Carlo: stop the replications once the threshold number of "
+       "replicate statistics exceed the most likely cluster's; its p-value is then "
+       "threshold / replications run (default: off, every replication runs)"),
+    _p("early_termination_threshold", "int", None,
+       "replicate statistics above the observed one that stop the replications (default: "
+       "(R + 1) // 20, SaTScan's rule: 50 for 999 replications)", low=1,
+       high=MAX_REPLICATIONS, optional=True, metavar="N"),
+    # --- secondary clusters and their reporting -------------------------------------------------
+    _p("secondary", "choice", "no-overlap",
+       "which clusters are reported after the most likely one (SaTScan's criteria for "
+       "secondary clusters)", flag="--secondary-criterion",
+       choices=("no-overlap", "no-centres-in-others", "no-centres-in-more-likely",
+                "no-centres-in-less-likely", "no-pairs-of-centres", "none")),
+    _p("drop_p_one", "bool", False,
+       "SaTScan's reporting rule: leave out secondary clusters with p = 1 (every replicate "
+       "statistic reaches theirs) or a test statistic below 0.001 (default: report every "
+       "cluster the criterion keeps)"),
+    _p("gini", "bool", False,
+       "also report SaTScan's Gini-optimised collection of non-overlapping clusters (purely "
+       "spatial scans)"),
+    _p("gini_collections", "choice", "optimal",
+       "with --gini: the collection with the largest Gini coefficient, or every maximum "
+       "size's collection", choices=("optimal", "all")),
+    _p("gini_cutoff", "float", 0.05,
+       "with --gini: clusters with p below this count in the Gini coefficient", low=0.0,
+       high=1.0, low_open=True, metavar="P"),
+    _p("iterative", "bool", False,
+       "iterative scan: remove the most likely cluster's data and scan again, reporting one "
+       "cluster per iteration"),
+    _p("iterative_max", "int", 10,
+       "with --iterative: most iterations, the first included", low=1, high=32_000,
+       metavar="N"),
+    _p("iterative_cutoff", "float", 0.05,
+       "with --iterative: stop after an iteration whose cluster has p above this", low=0.0,
+       high=1.0, metavar="P"),
     # --- input ----------------------------------------------------------------------------------
     _p("coordinates", "choice", "cartesian",
        "cartesian: Euclidean on x, y; latlong: x is longitude, y latitude, great-circle "

@@ -167,7 +167,10 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                    rng=None, backend: Backend = "threads", threads: int | None = None,
                    scheduler: str | None = None, n_workers: int = 2,
                    block_size: int | None = None, client=None,
-                   progress: Progress | None = None, secondary: str = "no-overlap"):
+                   progress: Progress | None = None, secondary: str = "no-overlap",
+                   drop_p_one: bool = False, iterative: bool = False, iterative_max: int = 10,
+                   iterative_cutoff: float = 0.05, early_termination: bool = False,
+                   early_termination_threshold: int | None = None):
     """Space-time (or purely temporal) scan for high rates with Monte Carlo inference.
 
     Parameters
@@ -197,8 +200,12 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
         For prospective analyses, the number of earlier analyses in the surveillance (A - 1 in
         the recurrence interval); the p-value itself is not adjusted.
     n_replications, rng, backend, threads, scheduler, n_workers, block_size, client, progress,
-    secondary
+    secondary, drop_p_one, early_termination, early_termination_threshold
         As for :func:`scan.circular_scan`.
+    iterative, iterative_max, iterative_cutoff
+        As for :func:`scan.circular_scan`; SaTScan offers it for the space-time permutation
+        model and the purely temporal scan (the permutation model removes the cluster's
+        locations over the whole study period).
 
     Returns
     -------
@@ -217,7 +224,7 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
     """
     from .montecarlo import normalise_seed
     from .params import check_all
-    from .pipeline import run
+    from .pipeline import Inference, check_inference, run
     from .windows import build_windows
 
     if not isinstance(data, SpaceTimeData):
@@ -231,8 +238,15 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                        max_population_fraction=max_population_fraction, max_radius=max_radius,
                        min_cases=min_cases, n_earlier_analyses=n_earlier_analyses,
                        n_replications=n_replications, backend=backend, threads=threads,
-                       scheduler=scheduler, n_workers=n_workers, block_size=block_size),
+                       scheduler=scheduler, n_workers=n_workers, block_size=block_size,
+                       secondary=secondary, drop_p_one=drop_p_one, iterative=iterative,
+                       iterative_max=iterative_max, iterative_cutoff=iterative_cutoff,
+                       early_termination=early_termination,
+                       early_termination_threshold=early_termination_threshold),
                   choices={"model": models.models_for("spacetime")})
+    inference = Inference(**{k: p[k] for k in Inference.KEYWORDS if k in p})
+    check_inference(inference, analysis=analysis, model=model,
+                    n_replications=p["n_replications"])
     if analysis == "temporal" and model != "poisson":
         raise ScanParameterError("model", "'poisson' for a purely temporal analysis", model,
                                  "the space-time permutation model needs a spatial dimension")
@@ -275,8 +289,16 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
         "min_cases": p["min_cases"], "n_earlier_analyses": p["n_earlier_analyses"],
         "n_windows": int(windows.n_windows) * st.n_time_windows(),
     }
+    def make_windows(a: SpaceTimeAnalysis) -> Windows:
+        if a.whole_area:
+            return windows
+        return build_windows(a.data.coords, a.expected.sum(axis=1),
+                             coordinates=a.data.coordinates,
+                             max_population_fraction=p["max_population_fraction"],
+                             max_radius=p["max_radius"])
+
     return run(st, windows, n_replications=p["n_replications"], seed=seed,
-               parameters=parameters, secondary=secondary, backend=backend, threads=threads,
-               progress=progress, timings=timings,
+               parameters=parameters, backend=backend, threads=threads,
+               progress=progress, timings=timings, inference=inference, rebuild=make_windows,
                dask_options=dict(scheduler=scheduler, n_workers=p["n_workers"],
                                  block_size=block_size, client=client))

@@ -35,6 +35,9 @@ def add_parser(sub):
                     "max_temporal_length", "min_temporal_length", "n_earlier_analyses"))
     add_window_options(p)
     add_inference_options(p)
+    r = p.add_argument_group("secondary clusters, iterative scan and early termination")
+    add_options(r, ("secondary", "drop_p_one", "iterative", "iterative_max",
+                    "iterative_cutoff", "early_termination", "early_termination_threshold"))
     add_output_options(p)
     p.set_defaults(run=run)
     return p

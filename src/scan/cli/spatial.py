@@ -34,6 +34,9 @@ def add_parser(sub):
     s.add_argument("--end", default=None, help="study period end (YYYY, YYYY/MM/DD)")
     add_window_options(p)
     add_inference_options(p)
+    r = p.add_argument_group("secondary clusters, iterative scan and early termination")
+    add_options(r, ("secondary", "drop_p_one", "gini", "gini_collections", "gini_cutoff", "iterative", "iterative_max",
+                    "iterative_cutoff", "early_termination", "early_termination_threshold"))
     add_exposure_options(p)
     add_output_options(p)
     p.set_defaults(run=run)
