@@ -395,3 +395,31 @@ def satscan_spacetime_clusters(coords, ids, cases, expected, *, coordinates="car
         len(ids) if criterion == "none" else min(len(seen), 500))
     return [(c["llr"], c["centre"], sorted(c["members"]), c["t"][0], c["t"][1])
             for c in secondary_clusters(cands, criterion, pts, cap, temporal_overlap)]
+
+
+def penalty(shape, power):
+    """SaTScan's non-compactness penalty (4s / (s + 1)^2)^power."""
+    return (4 * shape / (shape + 1) ** 2) ** power
+
+
+def best_over_shapes(rows, penalised):
+    """SaTScan's choice of one window per centroid among its rows [(statistic, llr, shape)] in
+    offset order: without a penalty the first strictly largest statistic; with one, the first
+    strictly largest LLR of each shape, then the circle unless a later shape's statistic is
+    larger by more than 1e-9.  Returns the chosen row's position."""
+    if not penalised:
+        best = 0
+        for k in range(1, len(rows)):
+            if rows[k][0] > rows[best][0]:
+                best = k
+        return best
+    groups = {}
+    for k, (_, llr, shape) in enumerate(rows):
+        if shape not in groups or llr > rows[groups[shape]][1]:
+            groups[shape] = k
+    order = sorted(groups.values(), key=lambda k: (rows[k][2] != 1.0, k))
+    best = order[0]
+    for k in order[1:]:
+        if rows[k][0] - rows[best][0] > TOL:
+            best = k
+    return best
