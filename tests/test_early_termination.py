@@ -192,3 +192,29 @@ def test_rule_on_satscans_iterative_replications():
                                   most_likely=True) == pytest.approx(c["p_value"], abs=5e-3)
         start += k
     assert start == len(null)
+
+
+def test_dask_scans_equal_threads():
+    """Early termination, the iterative scan, Gini collections and a secondary criterion on a
+    Dask cluster of two workers, for two block sizes: the threaded backend's result."""
+    distributed = pytest.importorskip("distributed")
+    area = _null_area()
+    kw = dict(n_replications=999, rng=4, early_termination=True)
+    cases = [dict(kw), dict(kw, iterative=True, iterative_max=3, iterative_cutoff=1.0),
+             dict(kw, gini=True, secondary="no-centres-in-more-likely")]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        for options in cases:
+            threads = scan.circular_scan(area, **options)
+            assert len(threads.null_distribution) < 999
+            for block in (64, 256):
+                dask = scan.circular_scan(area, backend="dask", client=client,
+                                          block_size=block, **options)
+                assert dask.null_distribution.tobytes() == threads.null_distribution.tobytes()
+                assert [(c.members, c.p_value) for c in dask.clusters] == \
+                    [(c.members, c.p_value) for c in threads.clusters]
+                assert [it.null_distribution.tobytes() for it in dask.iterations] == \
+                    [it.null_distribution.tobytes() for it in threads.iterations]
+                if threads.gini is not None:
+                    assert dask.gini.to_dict() == threads.gini.to_dict()

@@ -280,3 +280,16 @@ def test_equals_satscan(satscan, tmp_path, criterion):
             assert got.center == want["centre"]
             assert sorted(got.members) == sorted(want["locations"])
             assert got.llr == pytest.approx(want["llr"], abs=2e-6)
+
+
+@pytest.mark.skipif(__import__("numba").config.NUMBA_NUM_THREADS < 2,
+                    reason="one thread only: thread invariance cannot be shown here")
+@pytest.mark.parametrize("criterion", CRITERIA)
+def test_identical_for_1_and_2_threads(criterion):
+    area = random_dataset(31, "poisson", n=40)
+    kw = dict(n_replications=199, rng=2, secondary=criterion, gini=True, drop_p_one=True)
+    one = scan.circular_scan(area, threads=1, **kw)
+    two = scan.circular_scan(area, threads=2, **kw)
+    assert [(c.members, c.llr, c.p_value) for c in one.clusters] == \
+        [(c.members, c.llr, c.p_value) for c in two.clusters]
+    assert one.gini.to_dict() == two.gini.to_dict()
