@@ -226,7 +226,8 @@ def share_locations(one, two, pts):
         if (abs(D - r1) > TOL and D <= r1) or (abs(D - r2) > TOL and D <= r2):
             return True
     else:
-        if (abs(r1 - (D + r2)) > TOL and r1 >= D + r2) or (abs(r2 - (D + r1)) > TOL and r2 >= D + r1):
+        if (abs(r1 - (D + r2)) > TOL and r1 >= D + r2) or \
+                (abs(r2 - (D + r1)) > TOL and r2 >= D + r1):
             return True
     if one["shape"] == 1.0 or two["shape"] == 1.0:
         test, other = (one, two) if len(one["members"]) <= len(two["members"]) else (two, one)

@@ -43,7 +43,8 @@ def _exact_p(coords, cases, weights, model, observed, alive):
         pops = weights[idx].astype(int)
         allocs = _compositions(C, len(idx), tuple(pops))
         N = int(pops.sum())
-        pmf = lambda a: math.prod(math.comb(n, k) for n, k in zip(pops, a)) / math.comb(N, C)  # noqa: E731
+        pmf = lambda a: (math.prod(math.comb(n, k) for n, k in zip(pops, a))  # noqa: E731
+                         / math.comb(N, C))
     for a in allocs:
         full = np.zeros(len(cases))
         full[idx] = a

@@ -10,6 +10,7 @@ else, cluster building and provenance included, is here once.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Protocol
@@ -19,6 +20,8 @@ import numpy as np
 from .result import (Cluster, EarlyTermination, GiniResult, ScanResult, Section,
                      gumbel_p_value, monte_carlo_p_value, relative_risk)
 from .windows import Windows, window_radius
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,9 +180,12 @@ def check_inference(options: Inference, *, analysis: str, model: str, n_replicat
     """The combinations SaTScan refuses, refused before any work (``analysis``: "spatial",
     "retrospective", "prospective" or "temporal")."""
     from .errors import ScanParameterError
-    from .secondary import GINI_MAXIMA, gini_maxima
+    from .secondary import GINI_MAXIMA, MIN_REPLICATIONS_FOR_P, gini_maxima
 
     t = options.early_termination_threshold
+    if options.early_termination and 0 < n_replications < MIN_REPLICATIONS_FOR_P:
+        log.warning("early termination needs at least %d replications (SaTScan's rule); all %d "
+                    "will run", MIN_REPLICATIONS_FOR_P, n_replications)
     if t is not None and n_replications > 0 and t > n_replications:
         raise ScanParameterError("early_termination_threshold",
                                  f"at most the number of replications ({n_replications})", t,

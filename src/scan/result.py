@@ -169,8 +169,9 @@ class EarlyTermination:
 
     def line(self) -> str:
         if self.stopped:
-            return (f"stopped after {self.run:,} of {self.requested:,} replications ({self.threshold} "
-                    f"replicate statistics above the observed); p of the most likely cluster = "
+            return (f"stopped after {self.run:,} of {self.requested:,} replications "
+                    f"({self.threshold} replicate statistics above the observed); p of the "
+                    f"most likely cluster = "
                     f"{self.threshold}/{self.run:,}, of the others = replicate statistics reaching "
                     f"theirs / {self.run:,}")
         return (f"all {self.requested:,} replications ran (fewer than {self.threshold} replicate "
