@@ -252,12 +252,15 @@ class GiniResult:
             out.append(f"optimal Gini coefficient at {self.optimal:g}% of the population at risk")
         else:
             out.append(f"no cluster with p < {self.p_value_cutoff:g}: every coefficient is 0")
-        for c, flag in zip(self.clusters, self.gini_cluster):
-            out.append(f"{'*' if flag else ' '} centre {c.center}, {c.n_locations} locations, "
-                       f"LLR {c.llr:.6f}, p = {c.p_value:.4g}")
-        out.append("(* : a Gini cluster, p < the cutoff; every cluster of the "
-                   f"{'optimal collection' if self.reporting == 'optimal' else 'collections'} "
-                   "is listed)")
+        which = ("the optimal collection" if self.reporting == "optimal"
+                 else "the collections")
+        shown = [c for c, flag in zip(self.clusters, self.gini_cluster) if flag]
+        out.append(f"Gini clusters (p < {self.p_value_cutoff:g}) of {which}: {len(shown)}")
+        out += [f"  centre {c.center}, {c.n_locations} locations, LLR {c.llr:.6f}, "
+                f"p = {c.p_value:.4g}" for c in shown]
+        rest = len(self.clusters) - len(shown)
+        if rest:
+            out.append(f"{rest} more cluster(s) of {which} in result.json (gini.clusters)")
         return tuple(out)
 
 
