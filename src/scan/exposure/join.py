@@ -1,6 +1,13 @@
-"""Join exposure to a scan: values per location from grids or tables, then per cluster."""
+"""Join exposure to a scan: values per location from grids or tables, then per cluster.
+
+A location without a value (outside the grid, on a grid cell without a value, or empty, NaN,
+-9999 or negative in a table) gets NaN: it is logged, left out of the per-cluster figures and
+counted in each cluster's ``n_missing_inside`` / ``n_missing_outside`` (see
+:func:`scan.exposure.summary.cluster_exposure`); :func:`missing_locations` counts them.
+"""
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -8,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ScanInputError
+
+log = logging.getLogger(__name__)
 
 GRID_CRS = "EPSG:27700"
 BBOX_MARGIN_M = 2_000.0
@@ -69,17 +78,35 @@ def read_boundaries(area, path: str | os.PathLike, *, id_column: str | None = No
         def to_bng(geom):
             return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
+        try:
+            features = json.loads(path.read_text(encoding="utf-8")).get("features", [])
+            if not isinstance(features, list):
+                raise ValueError("'features' is not a list")
+        except (ValueError, UnicodeError, AttributeError, OSError) as err:
+            raise ScanInputError(f"not a GeoJSON FeatureCollection ({err})",
+                                 file=str(path)) from None
         found = {}
-        for k, feature in enumerate(json.loads(path.read_text()).get("features", [])):
-            props = feature.get("properties") or {}
+        for k, feature in enumerate(features):
+            props = (feature.get("properties") if isinstance(feature, dict) else None) or {}
             if key not in props:
                 raise ScanInputError(f"feature {k} has no '{key}' property", file=str(path),
                                      field=key)
-            found[str(props[key])] = to_bng(shapely.geometry.shape(feature["geometry"]))
+            try:
+                found[str(props[key])] = to_bng(shapely.geometry.shape(feature["geometry"]))
+            except Exception as err:  # shapely raises several types for a bad geometry
+                raise ScanInputError(f"feature {k} has no valid geometry ({err})",
+                                     file=str(path), field="geometry") from None
     else:
         import pandas as pd
 
-        df = pd.read_csv(path, dtype=str)
+        from .grids import check_text_file, unreadable
+
+        what = "boundaries CSV (id,geometry as WKT)"
+        check_text_file(path, what)
+        try:
+            df = pd.read_csv(path, dtype=str)
+        except (ValueError, OSError, UnicodeError, pd.errors.ParserError) as err:
+            raise unreadable(path, err, what) from None
         if "geometry" not in df.columns:
             raise ScanInputError(f"no 'geometry' column (WKT); columns are {', '.join(df.columns)}",
                                  file=str(path), line=1)
@@ -98,24 +125,40 @@ def read_boundaries(area, path: str | os.PathLike, *, id_column: str | None = No
     return [found[i] for i in area.ids]
 
 
+def missing_locations(values_by_pollutant: dict[str, np.ndarray]) -> dict[str, int]:
+    """Number of locations without a value (NaN) for each pollutant."""
+    return {k: int(np.isnan(np.asarray(v, float)).sum()) for k, v in values_by_pollutant.items()}
+
+
 def values_from_table(area, table, source: str = "<table>") -> dict[str, np.ndarray]:
-    """Per-location values from a DataFrame indexed by id (every study location must appear)."""
+    """Per-location values from a DataFrame indexed by id (every study location must appear).
+    NaN, -9999 and negative values become NaN (no value)."""
+    from .grids import concentrations
+
     index = {str(k): i for i, k in enumerate(table.index)}
     missing = [i for i in area.ids if i not in index]
     if missing:
         raise ScanInputError(f"{len(missing)} study location(s) have no exposure value, e.g. "
                              f"'{missing[0]}'; the table must hold every location id",
                              file=source, field="id")
-    rows = np.array([index[i] for i in area.ids])
-    return {str(col): table[col].to_numpy(float)[rows] for col in table.columns}
+    rows = np.array([index[i] for i in area.ids], dtype=np.int64)
+    try:
+        return {str(col): concentrations(table[col].to_numpy(float)[rows])[0]
+                for col in table.columns}
+    except (TypeError, ValueError):
+        raise ScanInputError("the exposure table holds values that are not numbers",
+                             file=source) from None
 
 
 def _is_location_table(path: Path) -> bool:
     if path.suffix.lower() != ".csv":
         return False
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        header = fh.readline().lower().replace('"', "").strip().split(",")
-    return not {"x", "y"}.issubset(header)
+    try:
+        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+            header = fh.readline(1 << 20).lower().replace('"', "").strip().split(",")
+    except OSError as err:
+        raise ScanInputError(f"cannot be read: {err.strerror or err}", file=str(path)) from None
+    return not {"x", "y"}.issubset(h.strip() for h in header)
 
 
 def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None, polygons=None
@@ -137,6 +180,8 @@ def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None, pol
         pollutant, spec = spec.split("=", 1)
         pollutant = canonical_pollutant(pollutant)
     path = Path(spec)
+    if path.is_dir():
+        raise ScanInputError("is a folder, not an exposure file", file=str(path))
     if not path.exists():
         raise ScanInputError("exposure file not found", file=str(path))
     if _is_location_table(path):
@@ -147,6 +192,7 @@ def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None, pol
                 raise ScanInputError(f"the table has columns {sorted(values)}; name one of them",
                                      file=str(path))
             values = {pollutant: values.get(pollutant, next(iter(values.values())))}
+        _log_missing(values, path)
         return values, None
     bbox = study_bbox(area)
     if polygons is not None:
@@ -154,7 +200,18 @@ def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None, pol
         bbox = (min(bbox[0], xmin.min()), min(bbox[1], ymin.min()),
                 max(bbox[2], xmax.max()), max(bbox[3], ymax.max()))
     ds = read_grid(path, pollutant=pollutant, bbox=bbox)
-    return values_from_grid(area, ds, polygons), ds
+    values = values_from_grid(area, ds, polygons)
+    _log_missing(values, path)
+    return values, ds
+
+
+def _log_missing(values: dict[str, np.ndarray], path: Path) -> None:
+    for pollutant, n in missing_locations(values).items():
+        if n:
+            log.warning("%s: %d of %d study locations have no %s value (outside the grid, on "
+                        "cells without a value, or empty/NaN/-9999/negative in the table); they "
+                        "are left out of the cluster exposure figures", path, n,
+                        len(values[pollutant]), pollutant)
 
 
 def with_exposure(result, values_by_pollutant: dict[str, np.ndarray]):
