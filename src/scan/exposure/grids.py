@@ -367,7 +367,7 @@ def _first_off_lattice_line(values, lines, uniq, steps, step):
         return None
     anchor = uniq[regular[0]]
     k = (uniq - anchor) / step
-    bad = uniq[np.abs(k - np.round(k)) > SPACING_RTOL * np.maximum(np.abs(k), 1)]
+    bad = uniq[np.abs(k - np.round(k)) > SPACING_RTOL]  # in cells, as _off_grid for one step
     if bad.size == 0:
         return None
     hit = np.flatnonzero(np.isin(values, bad))
@@ -677,8 +677,11 @@ def _asc_window(x0, y0, cs, nx, ny, box, where, file) -> tuple[np.ndarray, np.nd
     c0, c1 = _span(nx, box[0], box[2], x0, cs)
     j0, j1 = _span(ny, box[1], box[3], y0, cs)  # south-to-north index j = ny - 1 - file row
     n_cols, n_rows = max(0, c1 - c0 + 1), max(0, j1 - j0 + 1)
-    check_cells(n_cols * n_rows, f"about {n_rows:,} rows x {n_cols:,} columns inside the bbox",
-                file=file)
+    if max(0, n_cols - 2) * max(0, n_rows - 2) > MAX_GRID_CELLS:
+        # certainly over the limit (the candidate ranges have at most one index to spare each
+        # side): refuse before even listing the indices
+        check_cells(n_cols * n_rows, f"about {n_rows:,} rows x {n_cols:,} columns inside the "
+                    "bbox", file=file)
     cols = np.arange(c0, c1 + 1)
     rows = np.arange(ny - 1 - j1, ny - j0)
     xs = x0 + cs * cols
@@ -687,6 +690,8 @@ def _asc_window(x0, y0, cs, nx, ny, box, where, file) -> tuple[np.ndarray, np.nd
     rows = rows[(ys >= box[1]) & (ys <= box[3])]
     if cols.size == 0 or rows.size == 0:
         raise ScanInputError(f"no grid cells inside bbox {box}", file=file)
+    check_cells(cols.size * rows.size, f"{rows.size:,} rows x {cols.size:,} columns inside the "
+                "bbox", file=file)
     return cols, rows
 
 
