@@ -403,8 +403,49 @@ def test_netcdf_with_flipped_bytes_or_none(tmp_path, netcdf_bytes):
         read_grid(empty)
     text = tmp_path / "text.nc"
     text.write_text("x,y,conc\n1,2,3\n")
-    with pytest.raises(ScanInputError, match=r"text\.nc: not a readable NetCDF-4 grid file"):
+    with pytest.raises(ScanInputError, match=r"text\.nc: not a readable NetCDF-4 grid file "
+                                             r"\(written by scan or xarray\): it is not an HDF5 "
+                                             r"file \(no HDF5 signature\)"):
         read_grid(text)
+    classic = tmp_path / "classic.nc"
+    classic.write_bytes(b"CDF\x01" + bytes(60))
+    with pytest.raises(ScanInputError, match=r"classic\.nc: a NetCDF-3 \(classic\) file; scan "
+                                             r"reads NetCDF-4 \(HDF5\): convert it, e\.g\. nccopy "
+                                             r"-k nc4 IN\.nc OUT\.nc"):
+        read_grid(classic)
+
+
+def test_netcdf_on_which_libhdf5_loops_for_ever(tmp_path, monkeypatch):
+    """One flipped byte in the dimension list of this file makes libhdf5 loop for ever while
+    reading the attribute (found by fuzzing): the metadata is read in a child process with a
+    time limit, so the reader gives up with a message instead of hanging."""
+    import threading
+
+    x = X0 + STEP * np.arange(4)
+    y = Y0 + STEP * np.arange(3)
+    seed = grids.make_dataset({"NO2": np.arange(12.0).reshape(3, 4)}, x, y, source="fuzz")
+    netcdf_bytes = write_netcdf(seed, tmp_path / "seed.nc").read_bytes()
+    if len(netcdf_bytes) != 13_824 or netcdf_bytes[2416] != 21:
+        pytest.skip("this libhdf5/h5netcdf writes a different layout")
+    data = bytearray(netcdf_bytes)
+    data[2416] = 81
+    path = tmp_path / "loop.nc"
+    path.write_bytes(bytes(data))
+    monkeypatch.setattr(grids, "NETCDF_CHECK_TIMEOUT_S", 3.0)
+    box = {}
+
+    def target():
+        try:
+            read_grid(path)
+        except ScanInputError as err:
+            box["error"] = err
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(90)  # a hang guard, far above the 3 s limit
+    assert not thread.is_alive()
+    assert str(box["error"]) == (f"{path}: reading its metadata did not finish within 3 s; the "
+                                 "file is corrupt (libhdf5 loops on it): write it again")
 
 
 def test_netcdf_that_is_not_a_grid(tmp_path):

@@ -384,7 +384,9 @@ def _most_common(steps: np.ndarray) -> float:
     """The grid step: the most frequent spacing (ties: the larger, so that one stray point a
     hair off the grid cannot make the step a hair wide)."""
     rounded = np.round(steps, 6)
-    values, counts = np.unique(rounded, return_counts=True)
+    values, counts = np.unique(rounded[rounded > 0], return_counts=True)
+    if values.size == 0:  # every spacing is under half a micrometre
+        return float(steps.max())
     best = np.flatnonzero(counts == counts.max())[-1]
     return float(values[best])
 
@@ -423,7 +425,10 @@ def points_to_grid(x: np.ndarray, y: np.ndarray, values: np.ndarray, lines: np.n
     n_cells = nx * ny  # Python ints: no overflow
     if x.size != n_cells:
         k = np.arange(sx.size, dtype=np.int64)
-        mismatch = np.flatnonzero((sy != k // nx) | (sx != k % nx))
+        if nx > sx.size:  # also keeps an astronomically wide axis out of int64 arithmetic
+            mismatch = np.flatnonzero((sy != 0) | (sx != k))
+        else:
+            mismatch = np.flatnonzero((sy != k // nx) | (sx != k % nx))
         m = int(mismatch[0]) if mismatch.size else int(sx.size)
         row, col = divmod(m, nx)
         raise ScanInputError(
@@ -654,6 +659,7 @@ def read_asc(path: str | os.PathLike, *, pollutant: str | None = None, bbox=None
             cols, rows = _asc_window(x0, y0, cs, nx, ny, box, where, file)
             x = x0 + cs * cols
             y_rows = y0 + cs * (ny - 1 - rows)
+            _check_distinct(x, y_rows, h, where, file)
             data = _read_asc_rows(fh, rows, cols, nx, ny, n_header, file)
     except ScanInputError:
         raise
@@ -693,6 +699,15 @@ def _asc_window(x0, y0, cs, nx, ny, box, where, file) -> tuple[np.ndarray, np.nd
     check_cells(cols.size * rows.size, f"{rows.size:,} rows x {cols.size:,} columns inside the "
                 "bbox", file=file)
     return cols, rows
+
+
+def _check_distinct(x: np.ndarray, y_rows: np.ndarray, h: dict, where: dict, file) -> None:
+    """Refuse a cellsize so small against the corner coordinates that centres coincide."""
+    if (x.size > 1 and not (np.diff(x) > 0).all()) or \
+            (y_rows.size > 1 and not (np.diff(y_rows) < 0).all()):
+        raise ScanInputError(f"cellsize {h['cellsize']:g} is too small to tell the cell centres "
+                             f"apart at x={x[0]:.10g}, y={y_rows[-1]:.10g}", file=file,
+                             line=where["cellsize"], field="cellsize")
 
 
 def _read_asc_rows(fh, rows: np.ndarray, cols: np.ndarray, ncols: int, nrows: int,
@@ -768,13 +783,105 @@ def read_netcdf(path: str | os.PathLike, *, pollutant: str | None = None, bbox=N
     box = _check_bbox(bbox)
     if path.stat().st_size == 0:
         raise ScanInputError(f"the file is empty; expected a {_NC_WHAT}", file=file)
+    _check_hdf5_signature(path)
     try:
+        _walk_hdf5(path)
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             return _select_netcdf(ds, pollutant, box, file)
     except ScanInputError:
         raise
     except Exception as err:  # h5py/h5netcdf/xarray raise OSError, ValueError, KeyError, ...
         raise unreadable(path, err, _NC_WHAT + "; it may be truncated or corrupt") from None
+
+
+_HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _check_hdf5_signature(path: Path) -> None:
+    """A NetCDF-4 file is an HDF5 file: its signature is at byte 0 (or 512, 1024, ... after a
+    user block).  NetCDF-3 ("classic") files start with b"CDF"."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            offset = 0
+            while True:
+                fh.seek(offset)
+                if fh.read(8) == _HDF5_SIGNATURE:
+                    return
+                offset = 512 if offset == 0 else 2 * offset
+                if offset > path.stat().st_size:
+                    break
+    except OSError as err:
+        raise ScanInputError(f"cannot be read: {err.strerror or err}", file=str(path)) from None
+    if head[:3] == b"CDF":
+        raise ScanInputError("a NetCDF-3 (classic) file; scan reads NetCDF-4 (HDF5): convert it, "
+                             "e.g. nccopy -k nc4 IN.nc OUT.nc", file=str(path))
+    raise ScanInputError(f"not a readable {_NC_WHAT}: it is not an HDF5 file (no HDF5 "
+                         "signature)", file=str(path))
+
+
+NETCDF_CHECK_TIMEOUT_S = 30.0
+"""Seconds allowed for reading a NetCDF file's metadata in a child process before it is read
+here.  libhdf5 can loop for ever on a corrupt file (one flipped byte in a dimension list is
+enough), and a thread stuck inside it cannot be stopped; a child process can.  A valid grid's
+metadata takes well under a second."""
+
+_WALK_HDF5 = """
+import sys
+import h5py
+
+def visit(_name, obj):
+    for key in obj.attrs.keys():
+        obj.attrs[key]
+
+try:
+    with h5py.File(sys.argv[1], "r") as f:
+        visit("/", f)
+        f.visititems(visit)
+except Exception as err:
+    sys.stderr.write(" ".join(f"{type(err).__name__}: {err}".split())[:300])
+    sys.exit(3)
+"""
+_HDF5_CHECKED: dict[tuple, bool] = {}  # (path, size, mtime) of files whose metadata read well
+
+
+def _walk_hdf5(path: Path) -> None:
+    """Read every object's metadata and attributes with h5py, in a child process with a time
+    limit, before xarray opens the file: a corrupt file then fails cleanly (a message, not a
+    traceback printed by h5netcdf's destructor) and cannot hang this process."""
+    import subprocess
+    import sys
+
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key in _HDF5_CHECKED:
+        return
+    if not sys.executable:  # embedded interpreter: no child to run; read it here
+        import h5py
+
+        def visit(_name, obj):
+            for attr in obj.attrs.keys():
+                obj.attrs[attr]
+
+        with h5py.File(path, "r") as f:
+            visit("/", f)
+            f.visititems(visit)
+        return
+    timeout = NETCDF_CHECK_TIMEOUT_S
+    try:
+        done = subprocess.run([sys.executable, "-c", _WALK_HDF5, str(path)], capture_output=True,
+                              text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ScanInputError(f"reading its metadata did not finish within {timeout:g} s; the file "
+                             "is corrupt (libhdf5 loops on it): write it again",
+                             file=str(path)) from None
+    if done.returncode == 3:
+        raise ValueError(done.stderr.strip() or "unreadable HDF5 file")
+    if done.returncode != 0:
+        raise ValueError(f"reading it stopped the HDF5 library (exit status {done.returncode})")
+    if len(_HDF5_CHECKED) > 256:
+        _HDF5_CHECKED.clear()
+    _HDF5_CHECKED[key] = True
 
 
 def _select_netcdf(ds, pollutant, box, file):
