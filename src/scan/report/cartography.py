@@ -16,8 +16,8 @@ Five classes, symmetric on the ratio scale around 1 (0.8 = 1 / 1.25), as public-
     1.5 to 2       clearly more                         red
     2 or more      at least twice as many               dark red
 
-A *sequential* scheme: lightness falls strictly from class to class (CIE L* about 97, 88, 72, 50
-and 30, pinned by a test), so the map reads the same printed in greyscale and for colour-blind
+A *sequential* scheme: lightness falls strictly from class to class (CIE L* about 99, 89, 72, 50
+and 28, pinned by a test), so the map reads the same printed in greyscale and for colour-blind
 readers, and the eye goes to the high classes, which is the question a cluster inquiry asks.
 Areas without a value are hatched grey; areas whose count is withheld by disclosure control are
 hatched and say so in the legend.  Lower bounds belong to their class (1.25 is "1.25 to 1.5").
@@ -49,7 +49,7 @@ class SirClass:
 
 
 SIR_CLASSES: tuple[SirClass, ...] = (
-    SirClass(0.0, 0.8, "below 0.8 (fewer than expected)", "#f7f4f0"),
+    SirClass(0.0, 0.8, "below 0.8 (fewer than expected)", "#fcfbf9"),
     SirClass(0.8, 1.25, "0.8 to 1.25 (about as expected)", "#fcd9b6"),
     SirClass(1.25, 1.5, "1.25 to 1.5", "#f39a6b"),
     SirClass(1.5, 2.0, "1.5 to 2", "#d2462f"),
