@@ -63,7 +63,7 @@ POLLUTANT_COLOUR_MAP = "YlGnBu"  # light = cleaner air; lightness monotonic, gre
 MAP_WIDTH_IN = 3.8
 DPI = 150
 LABEL_FONT_PT = 6.5
-FOCUS_FONT_PT = 8.5
+FOCUS_FONT_PT = 9.0
 DISPLAY_NAMES = {"NO2": "NO₂", "PM10": "PM₁₀", "PM25": "PM₂.₅"}
 _NICE_LENGTHS_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10_000, 20_000, 25_000,
                    50_000, 100_000, 200_000, 250_000, 500_000)
@@ -305,7 +305,7 @@ def add_scale_bar(ax, *, metres_per_unit: float = 1.0, loc: str = "lower left"):
     metres = nice_length((x1 - x0) * metres_per_unit)
     bar = AnchoredSizeBar(ax.transData, metres / metres_per_unit, length_label(metres), loc,
                           pad=0.4, borderpad=0.5, sep=3, frameon=True, size_vertical=0,
-                          fontproperties=FontProperties(size=7.5))
+                          fontproperties=FontProperties(size=8))
     bar.size_bar.get_children()[0].set_linewidth(2.0)
     bar.patch.set_alpha(0.85)
     bar.patch.set_edgecolor("none")
@@ -325,11 +325,11 @@ def add_north_arrow(ax, *, xy=(0.93, 0.97), length=0.08):
             fontsize=9, fontweight="bold", zorder=21, path_effects=_halo(2.5))
 
 
-def add_attribution(fig, lines: Sequence[str], *, y_in: float = 0.06, fontsize: float = 6.0):
+def add_attribution(fig, lines: Sequence[str], *, y_in: float = 0.06, fontsize: float = 6.5):
     """Data attribution in small grey type along the bottom of the figure."""
     import textwrap
 
-    text = "\n".join(w for line in lines if line for w in textwrap.wrap(str(line), int(fig.get_figwidth() * 24)))
+    text = "\n".join(w for line in lines if line for w in textwrap.wrap(str(line), int(fig.get_figwidth() * 72 / (fontsize * 0.62))))
     if text:
         fig.text(0.01, y_in / fig.get_figheight(), text, ha="left", va="bottom",
                  fontsize=fontsize, color="#555555", linespacing=1.25)
@@ -518,7 +518,7 @@ def _focus_labels(geometry: ReportGeometry, focus_idx, clusters_geoms, focus_poi
         labels.append(Label(focus_point.label, Point(focus_point.x, focus_point.y), force=True,
                             fontsize=FOCUS_FONT_PT, weight="bold", colour="black"))
     for text, g in clusters_geoms:
-        labels.append(Label(text, g, force=True, fontsize=7.0, weight="bold",
+        labels.append(Label(text, g, force=True, fontsize=8.0, weight="bold",
                             colour=CLUSTER_COLOUR))
     return labels
 
@@ -595,7 +595,7 @@ def sir_map(geometry: ReportGeometry, *, sir: Mapping[str, float] | None = None,
     """The SIR choropleth (or coloured points), named areas, clusters and map furniture.
     Returns the matplotlib Figure."""
     geometry_bounds = geometry.bounds()
-    fig, ax = new_map_figure(geometry_bounds, below_in=1.75)
+    fig, ax = new_map_figure(geometry_bounds, below_in=1.85)
     n = len(geometry.ids)
     withheld = set(map(str, withheld))
     classes = np.array([sir_class_index(sir.get(i)) if sir is not None else -1
@@ -650,8 +650,8 @@ def sir_map(geometry: ReportGeometry, *, sir: Mapping[str, float] | None = None,
                         {"color": CLUSTER_COLOUR, "linewidth": 2.0, "linestyle": (0, (5, 2))}))
     title = "SIR: observed ÷ expected cases" if sir is not None else None
     fig.legend(handles=_legend_handles(entries), loc="upper left",
-               bbox_to_anchor=(0.0, 1.68 / fig.get_figheight()), ncols=1, fontsize=7.0,
-               title=title, title_fontsize=7.5, frameon=False, alignment="left",
+               bbox_to_anchor=(0.0, 1.76 / fig.get_figheight()), ncols=1, fontsize=7.6,
+               title=title, title_fontsize=8, frameon=False, alignment="left",
                handlelength=1.8, handleheight=0.9, labelspacing=0.25, borderaxespad=0.2)
     add_attribution(fig, [*geometry.attribution, *extra_attribution])
     return fig
@@ -699,7 +699,7 @@ def _limit_marks(cax, vmin, vmax, dmin, dmax, marks):
             cax.axvline(value, color="black", linewidth=1.8, linestyle=style)
             cax.annotate(f"{text} {value:g}", (value, 1.0), xycoords=("data", "axes fraction"),
                          xytext=(0, 2), textcoords="offset points", ha="center", va="bottom",
-                         fontsize=7, fontweight="bold")
+                         fontsize=7.5, fontweight="bold")
         elif dmax is not None and value > dmax:
             notes.append(f"{text} ({value:g}): every place on this map is below it.")
         elif dmin is not None and value < dmin:
@@ -720,7 +720,7 @@ def pollutant_map(geometry: ReportGeometry, *, pollutant: str = "NO2", grid=None
     import matplotlib as mpl
     import shapely
 
-    fig, ax = new_map_figure(geometry.bounds(), below_in=1.75)
+    fig, ax = new_map_figure(geometry.bounds(), below_in=1.85)
     cmap = mpl.colormaps[POLLUTANT_COLOUR_MAP]
     clip = geometry.outline
     if clip is None and geometry.polygons is not None:
@@ -757,25 +757,25 @@ def pollutant_map(geometry: ReportGeometry, *, pollutant: str = "NO2", grid=None
     add_scale_bar(ax)
     add_north_arrow(ax)
     height = fig.get_figheight()
-    cax = fig.add_axes((0.06, 1.22 / height, 0.86, 0.14 / height))
+    cax = fig.add_axes((0.06, 1.45 / height, 0.86, 0.14 / height))
     extend = {(False, False): "neither", (True, False): "min", (False, True): "max",
               (True, True): "both"}[(dmin is not None and dmin < vmin,
                                      dmax is not None and dmax > vmax)]
     bar = fig.colorbar(mappable, cax=cax, orientation="horizontal", extend=extend)
     name = DISPLAY_NAMES.get(pollutant, pollutant)
-    bar.set_label(f"{name}, annual mean ({units})" + (f", {year}" if year else ""), fontsize=7.5)
-    cax.tick_params(labelsize=7)
+    bar.set_label(f"{name}, annual mean ({units})" + (f", {year}" if year else ""), fontsize=8)
+    cax.tick_params(labelsize=7.5)
     notes = []
     if vmin is not None:
         notes = _limit_marks(cax, vmin, vmax, dmin, dmax,
                              [(uk_limit, "UK limit", "solid"), (who_guideline, "WHO guideline",
                                                                 (0, (2, 1)))])
     lines = [*notes]
-    lines.append("Solid line: UK legal limit; dotted line: WHO 2021 guideline.")
+    lines.append("Solid line: UK limit. Dotted line: WHO 2021 guideline.")
     import textwrap
 
-    wrapped = [w for line in lines for w in textwrap.wrap(line, 62)]
-    fig.text(0.06, 0.72 / height, "\n".join(wrapped), fontsize=7.0, va="top", ha="left",
+    wrapped = [w for line in lines for w in textwrap.wrap(line, int(fig.get_figwidth() * 16))]
+    fig.text(0.06, 0.9 / height, "\n".join(wrapped), fontsize=7.5, va="top", ha="left",
              linespacing=1.3)
     add_attribution(fig, [*geometry.attribution, *( [f"Pollution: {source}"] if source else [])])
     return fig

@@ -934,6 +934,8 @@ figcaption { font-size: .85rem; color: #333; margin-top: 6px; }
   .methods { break-before: page; page-break-before: always; }
   .maps { gap: 8px; }
   figure { flex: 1 1 45%; border: 0; padding: 0; }
+  #meaning, #table, #years, #focused, #borough, #exposure, #maps, #caveats, p {
+      break-inside: avoid; page-break-inside: avoid; }
   .table-wrap { overflow: visible; }
   a { color: inherit; text-decoration: none; }
 }
