@@ -329,7 +329,8 @@ def add_attribution(fig, lines: Sequence[str], *, y_in: float = 0.06, fontsize: 
     """Data attribution in small grey type along the bottom of the figure."""
     import textwrap
 
-    text = "\n".join(w for line in lines if line for w in textwrap.wrap(str(line), int(fig.get_figwidth() * 72 / (fontsize * 0.62))))
+    width = int(fig.get_figwidth() * 72 / (fontsize * 0.62))  # characters across the figure
+    text = "\n".join(w for line in lines if line for w in textwrap.wrap(str(line), width))
     if text:
         fig.text(0.01, y_in / fig.get_figheight(), text, ha="left", va="bottom",
                  fontsize=fontsize, color="#555555", linespacing=1.25)

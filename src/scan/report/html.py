@@ -56,6 +56,7 @@ CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
                   "--no-first-run", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--disable-extensions",
                   "--disable-default-apps", "--mute-audio", "--hide-scrollbars",
+                  "--disable-dev-shm-usage",
                   "--host-resolver-rules=MAP * ~NOTFOUND")
 """Headless, offline: no sandbox (CI runs as root), no background fetches, no name resolution."""
 
@@ -135,7 +136,7 @@ def _date(inquiry: dict) -> str:
     return f"{day.day} {day:%B %Y}"
 
 
-# --- disclosure control ----------------------------------------------------------------------------
+# --- disclosure control ------------------------------------------------------------------------
 
 class Disclosure:
     """Small-number disclosure control: counts 1..k-1 are shown as "<k"."""
@@ -176,8 +177,9 @@ class Disclosure:
         words += [re.escape(w) for w in re.findall(r"[A-Za-z]+", condition or "")]
         nouns = "|".join(sorted(set(words), key=len, reverse=True))
         few = f"fewer than {self.k}"
-        text = re.sub(rf"(?<![\d.,])(?:{numbers})(?![\d.,])(?=(?:\s+[\w-]+){{0,3}}?\s+(?:{nouns})\b)",
-                      few, text, flags=re.IGNORECASE)
+        before_noun = rf"(?=(?:\s+[\w-]+){{0,3}}?\s+(?:{nouns})\b)"
+        text = re.sub(rf"(?<![\d.,])(?:{numbers})(?![\d.,]){before_noun}", few, text,
+                      flags=re.IGNORECASE)
         text = re.sub(rf"\b(there (?:were|was|are|is)|observed|O\s*=)\s+(?:{numbers})(?![\d.,])",
                       rf"\1 {few}", text, flags=re.IGNORECASE)
         if drop_figures:
