@@ -311,7 +311,7 @@ class _Report:
         period = q.get("period") or {}
         when = (f"{e(period.get('start'))} to {e(period.get('end'))}" if period.get("start")
                 else "recorded")
-        ref = ("at England's rates" if q.get("reference") == "external"
+        ref = ("at the reference rates" if q.get("reference") == "external"
                else "at the study area's rates")
         cards = [("Cases", self.disc.count(row.get("observed"), withheld=hidden), when),
                  ("Expected", fmt_expected(row.get("expected")), f"for these residents {ref}"),
