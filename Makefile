@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-all bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## Headless Chromium for the report's browser tests (Debian's package; needs root). Without it
+## those tests skip; .ci/run installs it the same way.
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
 
 ## Benchmarks (minutes; figures go in benchmarks/RESULTS*.md)
 bench: $(STAMP)
