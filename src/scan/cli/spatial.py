@@ -2,9 +2,7 @@
 from __future__ import annotations
 
 from .common import (add_exposure_options, add_inference_options, add_options,
-                     add_output_options, add_window_options, crs_option, finish, job_options,
-                     progress_bar)
-
+                     add_output_options, add_window_options, crs_option, run_job_command)
 
 def add_parser(sub):
     p = sub.add_parser("spatial", help="purely spatial circular scan (Poisson or Bernoulli)",
@@ -41,10 +39,4 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..jobs import Job, run_job
-
-    job = Job("spatial", job_options(args, Job("spatial").allowed()))
-    with progress_bar(args.n_replications, not args.quiet) as progress:
-        result = run_job(job, args.out, progress=progress)
-    finish(result, args)
-    return 0
+    return run_job_command("spatial", args)
