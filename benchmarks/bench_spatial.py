@@ -31,6 +31,7 @@ import numpy as np
 
 import scan
 from scan import _kernels as K
+from scan import _random as rnd
 from scan import montecarlo as mc
 from scan.windows import build_windows
 
@@ -92,7 +93,7 @@ def draws_for(problem, start, stop):
     out = np.zeros((n, stop - start), dtype=np.int32)
     col = np.zeros(n, dtype=np.int32)
     for b, s in enumerate(states):
-        mc._draw_multinomial(s.copy(), int(problem.total_cases), problem.prob, problem.alias, col)
+        rnd._draw_multinomial(s.copy(), int(problem.total_cases), problem.prob, problem.alias, col)
         out[:, b] = col
     return out
 

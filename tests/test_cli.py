@@ -64,10 +64,17 @@ def test_same_answer_from_csv_and_python(borough_csv, tmp_path):
 
 
 @pytest.mark.parametrize("argv,message", [
-    (["--max-population-fraction", "0.7"], r"'max_population_fraction' must be in \(0, 0.5\]"),
-    (["--max-population-fraction", "0"], r"'max_population_fraction' must be in \(0, 0.5\]"),
-    (["--replications", "-1"], r"'n_replications' must be a whole number >= 0"),
-    (["--max-radius", "-3"], r"'max_radius' must be a positive finite distance"),
+    (["--max-population-fraction", "0.7"],
+     r"--max-population-fraction: must be a finite number in \(0, 0.5\]; got 0.7"),
+    (["--max-population-fraction", "0"],
+     r"--max-population-fraction: must be a finite number in \(0, 0.5\]; got 0.0"),
+    (["--replications", "-1"], r"--replications: must be a whole number in \[0, 1,000,000\]"),
+    (["--replications", "1e12"], r"--replications: must be a whole number in \[0, 1,000,000\]"),
+    (["--replications", "2147483648"], r"--replications: must be a whole number in"),
+    (["--min-cases", "1e30"], r"--min-cases: must be a whole number in \[1, 2,147,483,647\]"),
+    (["--min-cases", "-5"], r"--min-cases: must be a whole number in \[1, 2,147,483,647\]"),
+    (["--replications", "1_000"], r"--replications: expected a whole number, got '1_000'"),
+    (["--max-radius", "-3"], r"--max-radius: must be a finite number > 0 or None; got -3.0"),
     (["--coordinates", "latlong"], r"declared longitude/latitude .* look projected"),
 ])
 def test_bad_parameters_name_the_parameter(borough_csv, tmp_path, capsys, argv, message):
@@ -121,7 +128,8 @@ def test_help_documents_every_option_and_default():
                    "--coordinates", "--crs", "--out", "--direction", "--max-radius",
                    "--exposure", "--adjust-for", "--backend"):
         assert option in out
-    assert "default: 999" in out and "default: 0.5" in out
+    text = " ".join(out.split())
+    assert "(default: 999)" in text and "(default: 0.5)" in text
 
 
 def test_demo_runs(tmp_path):

@@ -60,7 +60,8 @@ def test_dask_equals_threads_for_any_block_size(client, model, direction):
 @pytest.mark.parametrize("model, analysis", [("poisson", "retrospective"),
                                              ("permutation", "prospective")])
 def test_spacetime_dask_equals_threads(client, model, analysis):
-    from scan.spacetime import borough_spacetime, spacetime_scan
+    from scan.datasets import borough_spacetime
+    from scan.spacetime import spacetime_scan
 
     data = borough_spacetime(weeks=10)
     kw = dict(model=model, analysis=analysis, n_replications=300, rng=3)
@@ -114,7 +115,7 @@ def test_prefix_property_and_client_threads_untouched(client):
     area = random_dataset(31, n=30)
     before = numba.get_num_threads()
     long = scan.circular_scan(area, n_replications=640, rng=3, backend="dask", client=client,
-                              block_size=128, threads_per_worker=2)
+                              block_size=128, threads=2)
     short = scan.circular_scan(area, n_replications=200, rng=3, backend="dask", client=client,
                                block_size=64)
     assert numba.get_num_threads() == before

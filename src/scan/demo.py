@@ -12,38 +12,35 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+DEMO_SEED = 20261129
 
-def run_demo(args) -> int:
-    from .cli import finish, numba_threads, progress_bar
+
+def run_demo(out, *, n_replications: int = 999, rng=DEMO_SEED, threads: int | None = None,
+             progress=None):
+    """Run the demo into the folder ``out``; returns the ScanResult (with exposure sections)."""
     from .datasets import borough_study_area, load_borough
     from .exposure.adjust import adjusted_scan, adjustment_report
     from .exposure.join import with_exposure
     from .exposure.summary import polygon_means
     from .exposure.synthetic import synthetic_laei
+    from .exposure.text import adjustment_section, exposure_section
+    from .io.atomic import check_out
+    from .io.writers import write_result
     from .spatial import circular_scan
 
+    check_out(out)
     borough = load_borough()
     area = borough_study_area("cancer", adjust_for_age_sex=True)
     area = replace(area, source="embedded synthetic borough (cancer registrations, 10 years)")
-    if not args.quiet:
-        print(f"Embedded borough: {area.n_locations} areas, population "
-              f"{area.total_population:,.0f}, {area.total_cases:,} cancer registrations; "
-              "expected counts standardised for age band x sex.")
-    with numba_threads(args.threads), progress_bar(args.replications, not args.quiet) as progress:
-        result = circular_scan(area, n_replications=args.replications, rng=args.seed,
-                               progress=progress)
-        grids = synthetic_laei()
-        values = {name: polygon_means(grids[name], borough.polygons) for name in grids.data_vars}
-        result = with_exposure(result, values)
-        fit, adjusted = adjusted_scan(result, values["NO2"], "NO2")
-    result = replace(result, extra={**result.extra,
-                                    "adjusted": {"NO2": adjustment_report(result, fit, adjusted)},
-                                    "exposure_source": "synthetic LAEI-like grids, 20 m, "
-                                                       "mean over each area's polygon"})
-    args.exposure, args.adjust_for = [], []
-    finish(result, args, map_grid=grids["NO2"], outline=borough.outline)
-    if not args.quiet:
-        planted = borough.planted["cancer"]
-        print(f"(The synthetic data plant a relative risk of {planted.relative_risk} in "
-              f"{', '.join(planted.ids)}.)")
-    return 0
+    result = circular_scan(area, n_replications=n_replications, rng=rng, threads=threads,
+                           progress=progress)
+    grids = synthetic_laei()
+    values = {name: polygon_means(grids[name], borough.polygons) for name in grids.data_vars}
+    result = with_exposure(result, values)
+    result = result.with_section(exposure_section(
+        result, "synthetic LAEI-like grids, 20 m, mean over each area's polygon"))
+    fit, adjusted = adjusted_scan(result, values["NO2"], "NO2", threads=threads)
+    result = result.with_section(adjustment_section(
+        {"NO2": adjustment_report(result, fit, adjusted)}))
+    write_result(result, out, map_grid=grids["NO2"], outline=borough.outline)
+    return result

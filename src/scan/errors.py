@@ -22,14 +22,21 @@ class ScanInputError(ValueError):
 class ScanParameterError(ValueError):
     """A parameter out of range: names the parameter, what is allowed, what was given, and the fix."""
 
-    def __init__(self, name: str, allowed: str, given, fix: str | None = None):
-        msg = f"parameter '{name}' must be {allowed}; got {given!r}"
+    def __init__(self, name: str, allowed: str, given, fix: str | None = None, *,
+                 flag: str | None = None):
+        where = f"'{name}' ({flag})" if flag and flag.lstrip("-") != name else f"'{name}'"
+        msg = f"parameter {where} must be {allowed}; got {given!r}"
         if fix:
             msg += f". {fix}"
         super().__init__(msg)
-        self.name = name
+        self.name, self.flag = name, flag
 
 
 def check_choice(name: str, value, choices) -> None:
     if value not in choices:
         raise ScanParameterError(name, "one of " + ", ".join(repr(c) for c in choices), value)
+
+
+class ScanRunError(RuntimeError):
+    """A failure while running (a cluster that stopped answering, a worker that kept failing):
+    the input was fine; the command exits with code 1."""

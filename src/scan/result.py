@@ -46,7 +46,24 @@ def gumbel_p_value(llr: float, null_distribution: np.ndarray) -> float:
 
 @dataclass(frozen=True, eq=False)
 class Cluster:
-    """One reported cluster (a circle; space-time scans add a time window)."""
+    """One reported cluster.
+
+    rank : 1 for the most likely cluster, then 2, 3, ... for the secondary clusters.
+    center : id of the centre location ("(focus)" for a focused window centred on a point,
+    "(whole area)" for the purely temporal scan); center_index its index (-1 for those);
+    center_x, center_y : the centre's coordinates.  radius : distance from the centre to the
+    farthest member (coordinate units; km for latitude/longitude).  shape : ratio of the
+    window's axes (1 for circles); angle : its orientation in degrees.  members /
+    member_indices : the locations inside.  population, observed, expected : totals inside
+    (over the time window for space-time scans).  relative_risk : risk inside over risk
+    outside; llr : log-likelihood ratio; test_statistic : what the replicate maxima are
+    compared with: the LLR, times the non-compactness penalty for an elliptic window; p_value :
+    Monte Carlo p-value, (1 + replicate maxima >= test_statistic) / (R + 1); gumbel_p_value :
+    from a Gumbel fit to the replicate maxima.
+    start, end : first and last day of the time window (space-time scans).
+    recurrence_interval : days (prospective scans).  iteration : the iterative scan's round.
+    exposure : per-pollutant exposure context, when joined.
+    """
 
     rank: int
     center: str
@@ -61,8 +78,12 @@ class Cluster:
     llr: float
     p_value: float
     gumbel_p_value: float
+    test_statistic: float = math.nan
     center_x: float = math.nan
     center_y: float = math.nan
+    shape: float = 1.0
+    angle: float = 0.0
+    iteration: int = 1
     start: Any = None
     end: Any = None
     recurrence_interval: float | None = None
@@ -79,11 +100,13 @@ class Cluster:
     def to_dict(self) -> dict:
         d = {
             "rank": self.rank, "center": self.center, "center_x": self.center_x,
-            "center_y": self.center_y, "radius": self.radius, "n_locations": self.n_locations,
+            "center_y": self.center_y, "radius": self.radius, "shape": self.shape,
+            "angle": self.angle, "iteration": self.iteration, "n_locations": self.n_locations,
             "members": list(self.members), "population": self.population,
             "observed": self.observed, "expected": self.expected,
             "observed_over_expected": self.observed_over_expected,
-            "relative_risk": self.relative_risk, "llr": self.llr, "p_value": self.p_value,
+            "relative_risk": self.relative_risk, "llr": self.llr,
+            "test_statistic": self.test_statistic, "p_value": self.p_value,
             "gumbel_p_value": self.gumbel_p_value,
         }
         if self.start is not None:
@@ -105,16 +128,51 @@ def relative_risk(c: float, e: float, C: float) -> float:
     return inside / outside if outside > 0 else math.inf
 
 
+@dataclass(frozen=True)
+class Section:
+    """A part of a result contributed by a later step (exposure context, an adjusted rescan...).
+
+    key : its name in result.json.  title : its heading in the summary.  lines : its summary
+    text.  data : what result.json holds under ``key`` (JSON-able).
+    """
+
+    key: str
+    title: str
+    lines: tuple[str, ...]
+    data: Any
+
+
 @dataclass(frozen=True, eq=False)
 class ScanResult:
     """The outcome of a scan.
 
-    statistic : LLR of the most likely cluster; p_value its Monte Carlo p-value.
-    null_distribution : the maximum LLR of each replication, in replication order.
-    clusters : most likely first, then secondary clusters sharing no location with a more likely
-        one (SaTScan's default), each with a p-value against the same replicate maxima.
-    area : the StudyArea scanned; parameters : every setting; seed : the root entropy (pass it as
-        ``rng`` to replay the run); versions : of scan and its main dependencies.
+    Attributes
+    ----------
+    statistic : float
+        LLR of the most likely cluster (0 when there is none).
+    p_value : float
+        Its Monte Carlo p-value, ``(1 + number of replicate maxima >= statistic) / (R + 1)``.
+    null_distribution : ndarray
+        The maximum LLR of each replication, in replication order.
+    clusters : tuple of Cluster
+        Most likely first, then the secondary clusters the criterion keeps (SaTScan's default:
+        no location shared with a more likely one), each with a p-value against the same
+        replicate maxima.
+    area : StudyArea or SpaceTimeData
+        The data scanned.
+    parameters : dict
+        Every setting of the analysis.
+    seed : int
+        The root entropy: pass it as ``rng`` to replay the run.
+    versions : dict
+        Of scan and its main dependencies.
+    analysis : str
+        "purely spatial", "retrospective space-time", ...
+    timings : dict
+        Seconds spent building windows, scanning the data and replicating (not written to
+        files, so that the same run always writes the same bytes).
+    sections : tuple of Section
+        Context added by later steps (exposure, adjusted rescans), in order.
     """
 
     statistic: float
@@ -127,7 +185,7 @@ class ScanResult:
     versions: dict
     analysis: str = "purely spatial"
     timings: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
+    sections: tuple[Section, ...] = ()
 
     @property
     def most_likely(self) -> Cluster | None:
@@ -139,27 +197,35 @@ class ScanResult:
     def with_clusters(self, clusters) -> "ScanResult":
         return replace(self, clusters=tuple(clusters))
 
+    def with_section(self, section: Section) -> "ScanResult":
+        """A copy with ``section`` added (replacing one with the same key)."""
+        kept = tuple(s for s in self.sections if s.key != section.key)
+        return replace(self, sections=kept + (section,))
+
+    def section(self, key: str) -> Section | None:
+        return next((s for s in self.sections if s.key == key), None)
+
     # --- tables ---------------------------------------------------------------------------------
     def to_dataframe(self):
-        """One row per cluster."""
+        """One row per cluster; nested values (exposure by pollutant) become flat columns
+        such as ``NO2_mean_inside``."""
         import pandas as pd
 
         rows = []
         for c in self.clusters:
             d = c.to_dict()
             d["members"] = " ".join(c.members)
-            for pollutant, ex in (c.exposure or {}).items():
-                for k, v in ex.items():
-                    d[f"{pollutant}_{k}"] = v
-            d.pop("exposure", None)
-            rows.append(d)
-        columns = ["rank", "center", "center_x", "center_y", "radius", "n_locations",
-                   "population", "observed", "expected", "observed_over_expected",
-                   "relative_risk", "llr", "p_value", "gumbel_p_value", "members"]
+            rows.append(_flatten(d))
+        columns = ["rank", "center", "center_x", "center_y", "radius", "shape", "angle",
+                   "iteration", "n_locations", "population", "observed", "expected",
+                   "observed_over_expected", "relative_risk", "llr", "test_statistic", "p_value",
+                   "gumbel_p_value", "members"]
         df = pd.DataFrame(rows)
         if df.empty:
             return pd.DataFrame(columns=columns)
         return df[[c for c in columns if c in df] + [c for c in df if c not in columns]]
+
+    clusters_frame = to_dataframe
 
     def locations_dataframe(self):
         """One row per location: counts, O/E, and the rank of the cluster it belongs to (0: none)."""
@@ -168,12 +234,11 @@ class ScanResult:
             df["cases"].to_numpy(float), df["expected"].to_numpy(float),
             out=np.full(len(df), np.nan), where=df["expected"].to_numpy(float) > 0)
         rank = np.zeros(len(df), dtype=np.int64)
-        for c in reversed(self.clusters):
-            rank[c.member_indices] = c.rank
-        df["cluster"] = rank
         pvals = np.full(len(df), np.nan)
         for c in reversed(self.clusters):
+            rank[c.member_indices] = c.rank
             pvals[c.member_indices] = c.p_value
+        df["cluster"] = rank
         df["cluster_p_value"] = pvals
         return df
 
@@ -195,55 +260,33 @@ class ScanResult:
             "clusters": [c.to_dict() for c in self.clusters],
             "null_distribution": [float(v) for v in self.null_distribution],
             "versions": self.versions,
-            "timings": self.timings,
-            **self.extra,
+            **{s.key: s.data for s in self.sections},
         }
 
     def summary(self, max_clusters: int = 5, alpha: float = 0.05) -> str:
         """Readable report: settings, the most likely cluster and the secondary clusters with
-        p <= alpha (the tables hold them all)."""
-        p = self.parameters
-        lines = [
-            f"scan: {self.analysis} scan, {p.get('model')} model, scanning for {p.get('direction')} rates",
-            f"  {self.area.n_locations} locations, {self.area.total_cases} cases, "
-            f"population {self.area.total_population:,.0f}; circles up to "
-            f"{100 * p.get('max_population_fraction', 0):g}% of the population"
-            + (f" and radius {p['max_radius']:g}" if p.get("max_radius") else ""),
-            f"  {len(self.null_distribution)} Monte Carlo replications, seed {self.seed}",
-        ]
-        if not self.clusters:
-            lines.append("  no cluster found (no window with more cases than expected)")
-        shown = [c for c in self.clusters if c.rank == 1 or c.p_value <= alpha][:max_clusters]
-        for c in shown:
-            label = "Most likely cluster" if c.rank == 1 else f"Secondary cluster {c.rank - 1}"
-            when = f", {c.start} to {c.end}" if c.start is not None else ""
-            lines.append(
-                f"{label}: centre {c.center}, {c.n_locations} locations, radius {c.radius:,.4g}{when}")
-            lines.append(
-                f"    observed {c.observed:g}, expected {c.expected:.2f}, O/E "
-                f"{c.observed_over_expected:.2f}, relative risk {c.relative_risk:.2f}, "
-                f"LLR {c.llr:.6f}, p = {c.p_value:.4g} (Gumbel approximation "
-                f"{c.gumbel_p_value:.2g})")
-            if c.recurrence_interval is not None:
-                lines.append(f"    recurrence interval {c.recurrence_interval:,.0f} days")
-            for pollutant, ex in (c.exposure or {}).items():
-                lines.append(
-                    f"    {pollutant}: {ex['mean_inside']:.1f} µg/m³ inside vs "
-                    f"{ex['mean_outside']:.1f} outside; {100 * ex['share_above_who_guideline']:.0f}% "
-                    f"above WHO guideline, {100 * ex['share_above_uk_limit']:.0f}% above UK limit")
-        rest = len(self.clusters) - len(shown)
-        if rest:
-            lines.append(f"  {rest} more non-overlapping cluster(s) with p > {alpha:g} are in "
-                         "clusters.csv")
-        for pollutant, rep in self.extra.get("adjusted", {}).items():
-            fit = rep["fit"]
-            lines.append(
-                f"Adjusted for {pollutant}: rate ratio {fit['rate_ratio_per_10_ugm3']:.2f} per "
-                f"10 µg/m³ (z = {fit['z']:.1f}); most likely cluster now LLR "
-                f"{rep['statistic']:.3f}, p = {rep['p_value']:.4g}; the original cluster "
-                + ("survives" if rep["most_likely_cluster_survives"] else "does not survive")
-                + " adjustment")
-        return "\n".join(lines)
+        p <= alpha (the tables hold them all), then each section."""
+        from .report.summary import summary_text
+
+        return summary_text(self, max_clusters=max_clusters, alpha=alpha)
+
+    def write(self, out, *, formats=None, **context):
+        """Write the outputs to the folder ``out`` (:func:`scan.write_result`)."""
+        from .io.writers import write_result
+
+        return write_result(self, out, formats=formats, **context)
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}_" if prefix or k != "exposure" else ""))
+        elif isinstance(v, (list, tuple)):
+            out[prefix + k] = " ".join(map(str, v))
+        else:
+            out[prefix + k] = v
+    return out

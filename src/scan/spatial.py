@@ -1,169 +1,175 @@
-"""The purely spatial circular scan (Kulldorff 1997): the public entry point."""
+"""The purely spatial circular scan (Kulldorff 1997): its data and kernel, and the public entry
+point :func:`circular_scan`."""
 from __future__ import annotations
 
-import math
 import time
-from typing import Callable, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
-from . import _kernels as K
+from . import models
 from .data import StudyArea
-from .errors import ScanParameterError, check_choice
-from .montecarlo import normalise_seed, null_problem, replicate_maxima
-from .result import Cluster, ScanResult, gumbel_p_value, monte_carlo_p_value, relative_risk
-from .windows import Windows, build_windows, window_radius
+from .errors import ScanParameterError
+from .montecarlo import Backend, Progress, normalise_seed, null_problem
+from .params import check_all
+from .pipeline import Candidates, run
+from .result import ScanResult
+from .windows import Windows, build_windows
 
 Model = Literal["poisson", "bernoulli"]
 Direction = Literal["high", "low", "both"]
-
-
-def versions() -> dict:
-    import numba
-    import numpy
-
-    from . import __version__
-
-    return {"scan": __version__, "numba": numba.__version__, "numpy": numpy.__version__}
+Criterion = Literal["no-overlap"]
 
 
 def model_arrays(area: StudyArea, model: str) -> tuple[np.ndarray, float, float]:
-    """Per-location window weights and the totals (C, W) the kernels use.
-
-    Poisson: weights are the expected counts (summing to C).  Bernoulli: weights are the
-    populations (cases + controls), W = N.
-    """
-    C = float(area.total_cases)
-    if model == "poisson":
-        weights = np.ascontiguousarray(area.expected, dtype=np.float64)
-    else:
-        weights = np.ascontiguousarray(area.population, dtype=np.float64)
-    return weights, C, float(weights.sum())
-
-
-def check_common(model, direction, n_replications) -> None:
-    check_choice("model", model, ("poisson", "bernoulli"))
-    check_choice("direction", direction, ("high", "low", "both"))
-    if not isinstance(n_replications, (int, np.integer)) or isinstance(n_replications, bool) \
-            or n_replications < 0:
-        raise ScanParameterError("n_replications", "a whole number >= 0", n_replications,
-                                 "SaTScan's default is 999; use 9999 for p-values below 0.001")
+    """Per-location window weights and the totals (C, W) the kernels use
+    (:meth:`scan.models.Model.spatial_weights`)."""
+    return models.get(model, "spatial").spatial_weights(area)
 
 
 def best_windows(windows: Windows, weights, cases, C, W, model: str, direction: str,
-                 min_cases: int = 2):
-    """Best LLR and its window size for every centre of the observed data."""
-    n_c = len(windows.offsets) - 1
-    best_llr = np.zeros(n_c)
-    best_size = np.zeros(n_c, dtype=np.int64)
+                 min_cases: int = 2, scale=None):
+    """Best test statistic (LLR x the row's scale, default 1) and its window size for every row
+    of the observed data."""
+    from . import _kernels as K
+    from .montecarlo import row_scale
+
+    best_llr = np.zeros(windows.n_rows)
+    best_size = np.zeros(windows.n_rows, dtype=np.int64)
     K.best_window_per_centre(windows.offsets, windows.neighbors, weights,
                              np.asarray(cases, dtype=np.float64), C, W, K.MODEL_CODES[model],
-                             K.DIRECTION_CODES[direction], min_cases, best_llr, best_size)
+                             K.DIRECTION_CODES[direction], min_cases, row_scale(windows, scale),
+                             best_llr, best_size)
     return best_llr, best_size
 
 
-def non_overlapping(best_llr: np.ndarray, best_size: np.ndarray, windows: Windows,
-                    n_locations: int) -> list[tuple[int, int, float]]:
-    """SaTScan's default secondary clusters: the best circle of each centre, most likely first
-    (equal LLRs: fewer locations first, then the lower centre index, as SaTScan ranks them),
-    kept when it shares no location with a kept one."""
-    order = np.lexsort((np.arange(len(best_llr)), best_size, -best_llr))
-    taken = np.zeros(n_locations, dtype=bool)
-    kept = []
-    for i in order:
-        if best_llr[i] <= 0:
-            break
-        members = windows.members(i, best_size[i])
-        if taken[members].any():
-            continue
-        taken[members] = True
-        kept.append((int(i), int(best_size[i]), float(best_llr[i])))
-    return kept
+@dataclass(frozen=True, eq=False)
+class SpatialAnalysis:
+    """A purely spatial scan's data and kernels, for :func:`scan.pipeline.run`."""
 
+    data: StudyArea
+    model: models.Model
+    direction: str
+    min_cases: int
+    name: str = "purely spatial"
+    whole_area: bool = False
 
-def make_cluster(area: StudyArea, windows: Windows, rank: int, centre: int, size: int, llr: float,
-                 null: np.ndarray, model: str, **time_fields) -> Cluster:
-    members = windows.members(centre, size).astype(np.int64)
-    c = float(area.cases[members].sum())
-    C = float(area.total_cases)
-    if model == "poisson":
-        e = float(area.expected[members].sum())
-    else:
-        e = float(area.population[members].sum() * C / area.population.sum())
-    return Cluster(
-        rank=rank, center=str(area.ids[centre]), center_index=int(centre),
-        radius=window_radius(area.coords, area.coordinates, centre, members),
-        members=tuple(str(v) for v in area.ids[members]), member_indices=members,
-        population=float(area.population[members].sum()), observed=c, expected=e,
-        relative_risk=relative_risk(c, e, C), llr=llr,
-        p_value=monte_carlo_p_value(llr, null), gumbel_p_value=gumbel_p_value(llr, null),
-        center_x=float(area.coords[centre, 0]), center_y=float(area.coords[centre, 1]),
-        **time_fields)
+    @property
+    def total_cases(self) -> float:
+        return float(self.data.total_cases)
+
+    def weights(self):
+        return self.model.spatial_weights(self.data)
+
+    def observed(self, windows: Windows) -> Candidates:
+        weights, C, W = self.weights()
+        llr, size = best_windows(windows, weights, self.data.cases, C, W, self.model.name,
+                                 self.direction, self.min_cases)
+        return Candidates(statistic=llr, size=size)
+
+    def null_problem(self, windows: Windows, entropy: int):
+        from . import _kernels as K
+
+        weights, C, _ = self.weights()
+        return null_problem(windows, weights, C, self.data.population, self.model.llr,
+                            K.DIRECTION_CODES[self.direction], entropy, self.min_cases)
+
+    def members(self, windows: Windows, row: int, size: int) -> np.ndarray:
+        return windows.members(row, size)
+
+    def counts(self, members: np.ndarray, time_window) -> tuple[float, float]:
+        return (float(self.data.cases[members].sum()),
+                self.model.spatial_expected(self.data, members))
+
+    def cluster_fields(self, time_window, p_value: float) -> dict:
+        return {}
 
 
 def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direction = "high",
                   max_population_fraction: float = 0.5, max_radius: float | None = None,
-                  n_replications: int = 999, rng=None, backend: str = "threads",
-                  progress: Callable[[int, int], None] | None = None,
-                  min_cases: int = 2, windows: Windows | None = None,
-                  **backend_options) -> ScanResult:
+                  min_cases: int = 2, n_replications: int = 999, rng=None,
+                  backend: Backend = "threads", threads: int | None = None,
+                  scheduler: str | None = None, n_workers: int = 2,
+                  block_size: int | None = None, client=None, progress: Progress | None = None,
+                  secondary: Criterion = "no-overlap",
+                  windows: Windows | None = None) -> ScanResult:
     """Purely spatial circular scan with Monte Carlo inference.
 
     Parameters
     ----------
-    area : the study data (:func:`scan.study_area`, :func:`scan.read_csv`, ...).
-    model : "poisson" (cases against expected counts) or "bernoulli" (cases and controls).
-    direction : scan for "high" rates (default), "low", or "both".
-    max_population_fraction : largest share of the population at risk in a circle, in (0, 0.5]
-        (default 0.5, SaTScan's default).  As in SaTScan the population at risk is the model's
-        measure: expected counts for Poisson (covariate-adjusted), cases + controls for Bernoulli.
-    max_radius : optional largest circle radius (coordinate units; km for latlong data).
-    n_replications : Monte Carlo replications (default 999).
-    rng : int, SeedSequence, Generator or None; the root entropy is recorded as ``result.seed``.
-    backend : "threads" (Numba, all cores) or "dask" (``scheduler=``, ``n_workers=`` options).
-    progress : optional callback ``progress(done, total)`` called as replications finish.
-    min_cases : fewest cases a high-rate cluster may hold (SaTScan's default 2).
+    area : StudyArea
+        The study data (:func:`scan.study_area`, :func:`scan.read_csv`, ...).
+    model : {"poisson", "bernoulli"}
+        "poisson" (cases against expected counts) or "bernoulli" (cases and controls).
+    direction : {"high", "low", "both"}
+        Scan for high rates (default), low rates, or both.
+    max_population_fraction : float
+        Largest share of the population at risk in a circle, in (0, 0.5] (default 0.5,
+        SaTScan's).  As in SaTScan the population at risk is the model's measure: expected
+        counts for Poisson (covariate-adjusted), cases + controls for Bernoulli.
+    max_radius : float, optional
+        Largest circle radius (coordinate units; km for latitude/longitude).
+    min_cases : int
+        Fewest cases a high-rate cluster may hold (SaTScan's default 2).
+    n_replications : int
+        Monte Carlo replications (default 999, at most :data:`scan.params.MAX_REPLICATIONS`).
+    rng : int, SeedSequence, Generator or None
+        Root of the random streams; the root entropy is recorded as ``result.seed``.
+    backend : {"threads", "dask"}
+        "threads" (Numba, every core) or "dask" (a ``dask.distributed`` cluster: ``client``,
+        ``scheduler`` or an embedded LocalCluster of ``n_workers`` processes).
+    threads : int, optional
+        Numba threads per process (default: every core).
+    scheduler, n_workers, block_size, client
+        Dask options (see :func:`scan.distributed.run_dask`).
+    progress : callable, optional
+        ``progress(done, total)``, called as replications finish.
+    secondary : {"no-overlap"}
+        Which secondary clusters to report (SaTScan's default: no geographical overlap).
+    windows : Windows, optional
+        Pre-built windows (:func:`scan.windows.build_windows`) to reuse across scans.
 
     Returns
     -------
-    ScanResult.  The p-value of a cluster is ``(1 + number of replicate maxima >= its LLR) /
-    (R + 1)``, counting a replicate maximum as reaching the LLR within a relative 1e-9.
+    ScanResult
+        The p-value of a cluster is ``(1 + number of replicate maxima >= its LLR) / (R + 1)``,
+        counting a replicate maximum as reaching the LLR within a relative 1e-9.
+
+    Examples
+    --------
+    >>> import scan
+    >>> area = scan.load_borough_area("cancer")                      # doctest: +SKIP
+    >>> result = scan.circular_scan(area, n_replications=999, rng=1)  # doctest: +SKIP
+    >>> result.most_likely.members, result.most_likely.p_value       # doctest: +SKIP
     """
-    check_common(model, direction, n_replications)
+    if not isinstance(area, StudyArea):
+        raise ScanParameterError("area", "a StudyArea", type(area).__name__,
+                                 "build it with scan.study_area, scan.read_csv or "
+                                 "scan.read_satscan")
+    p = check_all(dict(model=model, direction=direction,
+                       max_population_fraction=max_population_fraction, max_radius=max_radius,
+                       min_cases=min_cases, n_replications=n_replications, backend=backend,
+                       threads=threads, scheduler=scheduler, n_workers=n_workers,
+                       block_size=block_size),
+                  choices={"model": models.models_for("spatial")})
+    analysis = SpatialAnalysis(data=area, model=models.get(model, "spatial"),
+                               direction=direction, min_cases=p["min_cases"])
     seed = normalise_seed(rng)
-    timings = {}
     t0 = time.perf_counter()
-    weights, C, W = model_arrays(area, model)
     if windows is None:
+        weights, _, _ = analysis.weights()
         windows = build_windows(area.coords, weights, coordinates=area.coordinates,
-                                max_population_fraction=max_population_fraction,
-                                max_radius=max_radius)
-    timings["windows_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    best_llr, best_size = best_windows(windows, weights, area.cases, C, W, model, direction,
-                                       min_cases)
-    kept = non_overlapping(best_llr, best_size, windows, area.n_locations)
-    timings["observed_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    problem = null_problem(windows, weights, C, area.population, K.MODEL_CODES[model],
-                           K.DIRECTION_CODES[direction], seed, min_cases)
-    null = replicate_maxima(problem, n_replications, backend=backend, progress=progress,
-                            **backend_options)
-    timings["monte_carlo_s"] = time.perf_counter() - t0
-
-    clusters = tuple(make_cluster(area, windows, rank, i, size, llr, null, model)
-                     for rank, (i, size, llr) in enumerate(kept, start=1))
-    statistic = clusters[0].llr if clusters else 0.0
+                                max_population_fraction=p["max_population_fraction"],
+                                max_radius=p["max_radius"])
+    timings = {"windows_s": time.perf_counter() - t0}
     parameters = {
-        "analysis": "purely spatial", "model": model, "direction": direction,
-        "max_population_fraction": max_population_fraction, "max_radius": max_radius,
-        "n_replications": n_replications, "min_cases": min_cases, "backend": backend,
-        "n_windows": windows.n_windows,
+        "analysis": analysis.name, "model": model, "direction": direction,
+        "max_population_fraction": p["max_population_fraction"], "max_radius": p["max_radius"],
+        "n_replications": p["n_replications"], "min_cases": p["min_cases"],
     }
-    return ScanResult(statistic=statistic, p_value=monte_carlo_p_value(statistic, null),
-                      null_distribution=null, clusters=clusters, area=area,
-                      parameters=parameters, seed=seed, versions=versions(), timings=timings)
-
-
+    return run(analysis, windows, n_replications=p["n_replications"], seed=seed,
+               parameters=parameters, secondary=secondary, backend=backend, threads=threads,
+               progress=progress, timings=timings,
+               dask_options=dict(scheduler=scheduler, n_workers=p["n_workers"],
+                                 block_size=block_size, client=client))

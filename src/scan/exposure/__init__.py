@@ -6,7 +6,7 @@ Importing this package is cheap: xarray, pandas and matplotlib load when a funct
     synthetic  synthetic_laei, ROADS                        deterministic LAEI-like borough grids
     summary    sample_points, polygon_means, read_location_table,
                cluster_exposure, exposure_table, AIR_QUALITY_LIMITS
-    maps       plot_map                                     PNG map with grid, locations, circles
+    adjust     exposure_context, adjusted_scan              join files to a result; adjusted rescan
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ _LAZY = {
     "synthetic_laei": "synthetic", "ROADS": "synthetic",
     "sample_points": "summary", "polygon_means": "summary", "read_location_table": "summary",
     "cluster_exposure": "summary", "exposure_table": "summary", "AIR_QUALITY_LIMITS": "summary",
-    "plot_map": "maps",
+    "exposure_context": "adjust", "adjusted_scan": "adjust",
 }
 
 __all__ = sorted(_LAZY)

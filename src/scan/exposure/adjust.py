@@ -159,36 +159,56 @@ def adjustment_report(original, fit: ExposureFit, adjusted, alpha: float = 0.05)
     }
 
 
-def exposure_context(result, exposure_specs, adjust_for, args=None):
-    """Join every exposure file to ``result``; run the adjusted scans asked for.
+def exposure_context(result, exposure=(), *, adjust_for=(), boundaries=None,
+                     exposure_year: int | None = None):
+    """Join every exposure file to ``result`` and run the adjusted scans asked for.
 
-    Returns (result with exposure and adjustment reports, grid for the map or None, pollutant
-    drawn on the map).
+    Parameters
+    ----------
+    result : ScanResult
+    exposure : files, each ``FILE`` or ``POLLUTANT=FILE`` (LAEI CSV, ESRI .asc, NetCDF written
+        by scan, or a per-location table).
+    adjust_for : pollutants to adjust for (each given in ``exposure``).
+    boundaries : polygons of the locations (a file, :func:`scan.exposure.join.read_boundaries`):
+        grid values become means over each polygon.
+    exposure_year : the LAEI year to take from a per-area summary holding several.
+
+    Returns
+    -------
+    (result with exposure and adjustment sections, grid for the map or None, pollutant drawn
+    on the map).
     """
     from .grids import canonical_pollutant
     from .join import load_exposure, read_boundaries, with_exposure
+    from .text import adjustment_section, exposure_section
 
     values: dict[str, np.ndarray] = {}
     grid = None
-    boundaries = getattr(args, "boundaries", None)
     polygons = read_boundaries(result.area, boundaries) if boundaries else None
-    for spec in exposure_specs:
-        got, ds = load_exposure(result.area, spec, year=getattr(args, "exposure_year", None),
-                                polygons=polygons)
+    sources = []
+    for spec in exposure:
+        got, ds = load_exposure(result.area, spec, year=exposure_year, polygons=polygons)
         values.update(got)
+        sources.append(str(spec))
         if ds is not None and grid is None:
             grid = ds
-    result = with_exposure(result, values)
+    if values:
+        how = "mean over each location's polygon" if polygons is not None else "at each location"
+        result = with_exposure(result, values)
+        result = result.with_section(exposure_section(
+            result, f"{', '.join(sources)} ({how}"
+                    + (f", LAEI {exposure_year}" if exposure_year else "") + ")"))
     reports = {}
     for name in adjust_for:
         pollutant = canonical_pollutant(name)
         if pollutant not in values:
-            raise ScanParameterError("--adjust-for", f"a pollutant given with --exposure "
-                                     f"({', '.join(sorted(values)) or 'none given'})", name)
+            raise ScanParameterError("adjust_for", f"a pollutant given with --exposure "
+                                     f"({', '.join(sorted(values)) or 'none given'})", name,
+                                     flag="--adjust-for")
         fit, adj = adjusted_scan(result, values[pollutant], pollutant)
         reports[pollutant] = adjustment_report(result, fit, adj)
     if reports:
-        result = replace(result, extra={**result.extra, "adjusted": reports})
+        result = result.with_section(adjustment_section(reports))
     map_pollutant = "NO2" if grid is not None and "NO2" in grid else (
         next(iter(grid.data_vars)) if grid is not None else "NO2")
     map_grid = grid[map_pollutant] if grid is not None else None

@@ -1,8 +1,9 @@
-"""Write a scan result: result.json, clusters.csv, locations.csv, GeoJSON, summary and a map.
+"""Write a scan result into a folder, through one table of writers (``formats=``).
 
-Everything is written into a temporary folder beside the target and renamed into place at the
-end, so an interrupted run never leaves half a result: the folder either holds a complete
-result or is untouched.
+Everything is written into a temporary folder beside the target and swapped into place at the
+end (:mod:`scan.io.atomic`), so an interrupted run never leaves half a result: the folder
+either holds a complete result or is untouched.  A writer is one entry of :data:`WRITERS`:
+``writer(result, folder, context) -> list of file names``.
 """
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import json
 import logging
 import math
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -21,6 +24,18 @@ log = logging.getLogger(__name__)
 CIRCLE_SEGMENTS = 64
 
 
+@dataclass(frozen=True)
+class WriteContext:
+    """What writers may draw beside the result: a pollutant grid for the map (a DataArray in
+    British National Grid), the study area's outline and the locations' polygons (shapely, in
+    the data's CRS)."""
+
+    map_grid: Any = None
+    pollutant: str = "NO2"
+    outline: Any = None
+    polygons: Sequence | None = None
+
+
 def _json_default(value):
     if isinstance(value, (np.integer,)):
         return int(value)
@@ -28,8 +43,6 @@ def _json_default(value):
         return float(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
-    if isinstance(value, (np.datetime64, np.bool_)):
-        return str(value)
     return str(value)
 
 
@@ -39,7 +52,7 @@ def _finite(value):
         return None
     if isinstance(value, dict):
         return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_finite(v) for v in value]
     return value
 
@@ -47,6 +60,8 @@ def _finite(value):
 def to_json(data: dict) -> str:
     return json.dumps(_finite(data), indent=2, default=_json_default, allow_nan=False)
 
+
+# --- GeoJSON ----------------------------------------------------------------------------------
 
 def _to_wgs84(area):
     """A function mapping native (x, y) arrays to (lon, lat), or None without a CRS."""
@@ -92,9 +107,8 @@ def clusters_geojson(result) -> dict | None:
     features = []
     for c in result.clusters:
         ring = circle_ring(area, c)
-        props = c.to_dict()
         features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-                         "properties": props})
+                         "properties": c.to_dict()})
     return {"type": "FeatureCollection", "features": features}
 
 
@@ -112,59 +126,103 @@ def locations_geojson(result) -> dict | None:
     return {"type": "FeatureCollection", "features": features}
 
 
-def write_result(result, out: str | os.PathLike, *, map_grid=None, outline=None,
-                 pollutant: str = "NO2", extra_files: dict | None = None) -> Path:
-    """Write every output of ``result`` into the folder ``out`` (replaced atomically).
+# --- the writers ------------------------------------------------------------------------------
 
-    Files: ``result.json`` (clusters most likely first, seed, null distribution, parameters),
-    ``clusters.csv``, ``locations.csv``, ``summary.txt``, ``clusters.geojson`` and
-    ``locations.geojson`` (WGS84; skipped when the coordinates have no CRS), and ``map.png``
-    when the coordinates are projected or geographic.  ``extra_files`` maps a file name to text.
+def _write_csv(result, folder: Path, context: WriteContext) -> list[str]:
+    result.to_dataframe().to_csv(folder / "clusters.csv", index=False)
+    result.locations_dataframe().to_csv(folder / "locations.csv", index=False)
+    return ["clusters.csv", "locations.csv"]
+
+
+def _write_geojson(result, folder: Path, context: WriteContext) -> list[str]:
+    geo = clusters_geojson(result)
+    if geo is None:
+        log.info("GeoJSON not written: the coordinates have no CRS")
+        return []
+    (folder / "clusters.geojson").write_text(to_json(geo))
+    (folder / "locations.geojson").write_text(to_json(locations_geojson(result)))
+    return ["clusters.geojson", "locations.geojson"]
+
+
+def _write_summary(result, folder: Path, context: WriteContext) -> list[str]:
+    (folder / "summary.txt").write_text(result.summary() + "\n")
+    return ["summary.txt"]
+
+
+def _write_map(result, folder: Path, context: WriteContext) -> list[str]:
+    if result.area.coordinates != "latlong" and result.area.crs is None:
+        return []
+    from ..report.maps import write_map
+
+    try:
+        write_map(result, folder / "map.png", grid=context.map_grid, outline=context.outline,
+                  pollutant=context.pollutant)
+    except Exception as exc:  # a map is a convenience; never lose the numbers for it
+        log.warning("map not written: %s", exc)
+        return []
+    return ["map.png"]
+
+
+Writer = Callable[[Any, Path, WriteContext], list]
+
+WRITERS: dict[str, Writer] = {
+    "csv": _write_csv,
+    "geojson": _write_geojson,
+    "summary": _write_summary,
+    "map": _write_map,
+}
+"""Output formats by name.  result.json is always written, last, listing the files."""
+
+DEFAULT_FORMATS: tuple[str, ...] = ("csv", "geojson", "summary", "map")
+
+
+def check_formats(formats) -> tuple[str, ...]:
+    from ..errors import ScanParameterError
+
+    if formats is None:
+        return DEFAULT_FORMATS
+    if isinstance(formats, str):
+        formats = [f.strip() for f in formats.split(",") if f.strip()]
+    formats = tuple(dict.fromkeys(f for f in formats if f != "json"))
+    unknown = [f for f in formats if f not in WRITERS]
+    if unknown:
+        raise ScanParameterError("formats", "a list of " + ", ".join(["json", *WRITERS]),
+                                 ",".join(unknown), flag="--formats")
+    return formats
+
+
+def write_result(result, out: str | os.PathLike, *, formats=None, map_grid=None, outline=None,
+                 pollutant: str = "NO2", polygons=None,
+                 extra_files: dict[str, str] | None = None) -> Path:
+    """Write the outputs of ``result`` into the folder ``out`` (replaced atomically).
+
+    Parameters
+    ----------
+    result : ScanResult
+    out : path of the output folder: a new path, an empty folder or a folder scan wrote
+        (anything else is refused; see :mod:`scan.io.atomic`).
+    formats : names from :data:`WRITERS` (default :data:`DEFAULT_FORMATS`: clusters.csv and
+        locations.csv, clusters.geojson and locations.geojson in WGS84 when the coordinates
+        have a CRS, summary.txt, map.png); ``result.json`` (clusters most likely first, seed,
+        null distribution, parameters, sections) is always written.
+    map_grid, pollutant, outline, polygons : drawn on the map (:class:`WriteContext`).
+    extra_files : file name -> text, written too (a batch adds its ``analysis.json``).
+
+    Returns
+    -------
+    Path of the folder.
     """
-    out = Path(out)
+    formats = check_formats(formats)
+    context = WriteContext(map_grid=map_grid, pollutant=pollutant, outline=outline,
+                           polygons=polygons)
     with atomic_folder(out) as tmp:
-        data = result.to_json_dict()
-        geo = clusters_geojson(result)
-        data["files"] = ["result.json", "clusters.csv", "locations.csv", "summary.txt"]
-        if geo is not None:
-            (tmp / "clusters.geojson").write_text(to_json(geo))
-            (tmp / "locations.geojson").write_text(to_json(locations_geojson(result)))
-            data["files"] += ["clusters.geojson", "locations.geojson"]
-        else:
-            data["geojson"] = "not written: the coordinates have no CRS (pass crs=...)"
-        result.to_dataframe().to_csv(tmp / "clusters.csv", index=False)
-        result.locations_dataframe().to_csv(tmp / "locations.csv", index=False)
-        (tmp / "summary.txt").write_text(result.summary() + "\n")
-        if result.area.coordinates == "latlong" or result.area.crs is not None:
-            try:
-                write_map(result, tmp / "map.png", grid=map_grid, outline=outline,
-                          pollutant=pollutant)
-                data["files"].append("map.png")
-            except Exception as exc:  # a map is a convenience; never lose the numbers for it
-                log.warning("map not written: %s", exc)
+        files: list[str] = []
+        for name in formats:
+            files += WRITERS[name](result, tmp, context)
         for name, text in (extra_files or {}).items():
             (tmp / name).write_text(text)
-            data["files"].append(name)
+            files.append(name)
+        data = result.to_json_dict()
+        data["files"] = ["result.json", *files]
         (tmp / "result.json").write_text(to_json(data))
-    return out
-
-
-def write_map(result, path, *, grid=None, outline=None, pollutant="NO2", max_circles=5,
-              alpha=0.05):
-    """PNG map: locations, the most likely cluster and the significant secondary clusters'
-    circles (and a pollutant grid when given)."""
-    from ..exposure.maps import plot_map
-
-    area = result.area
-    circles = []
-    shown = [c for c in result.clusters if c.rank == 1 or c.p_value <= alpha][:max_circles]
-    for c in shown:
-        label = f"#{c.rank} p={c.p_value:.3g}"
-        circles.append((c.center_x, c.center_y, c.radius, label))
-    if area.coordinates == "latlong":
-        # draw in degrees; radius in km shown approximately
-        circles = [(x, y, r / 111.0, lab) for x, y, r, lab in circles]
-    title = (f"{result.analysis} scan, {result.parameters.get('model')} model: "
-             f"{len(result.significant())} cluster(s) with p <= 0.05")
-    return plot_map(path, grid=grid, x=area.coords[:, 0], y=area.coords[:, 1], circles=circles,
-                    outline=outline, title=title, pollutant=pollutant)
+    return Path(out)

@@ -1,0 +1,46 @@
+"""The ``scan`` command: a package of thin shells over the public functions.
+
+Each sub-command lives in its own module (``spatial``, ``spacetime``, ``batch``, ``demo``) and
+maps every option to one keyword of the Python API with the same default (the option table is
+:data:`scan.params.PARAMS`).  Failures print one line, ``scan: error: ...``: exit code 2 for bad
+input or parameters, 1 for a failure while running, 130 when interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from .common import ScanArgumentParser, run_command
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .. import version_string
+    from . import batch, demo, spacetime, spatial
+
+    parser = ScanArgumentParser(
+        prog="scan", description="Kulldorff scan statistics for disease clusters, with the air "
+        "the people inside breathe.")
+    parser.add_argument("--version", action="version", version=f"scan {version_string()}")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log progress details (and where an internal error happened)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=ScanArgumentParser)
+    for module in (spatial, spacetime, batch, demo):
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:          # --help, --version, or a usage error already printed
+        return int(exc.code or 0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    return run_command(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

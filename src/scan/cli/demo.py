@@ -1,0 +1,42 @@
+"""``scan demo``: the demo on the embedded synthetic borough (:func:`scan.demo.run_demo`)."""
+from __future__ import annotations
+
+from .common import add_options, finish, progress_bar
+
+
+def add_parser(sub):
+    from ..demo import DEMO_SEED
+
+    p = sub.add_parser("demo", help="run the demo on the embedded synthetic borough",
+                       description="Age-and-sex-adjusted Poisson scan of ten years of synthetic "
+                       "cancer registrations in a borough shaped like Barking and Dagenham, "
+                       "with NO2, PM10 and PM2.5 context from LAEI-like grids and a map.")
+    p.add_argument("--out", default="demo-output", metavar="DIR",
+                   help="output folder (default: %(default)s)")
+    add_options(p, ("n_replications", "threads"))
+    p.add_argument("--seed", dest="rng", type=int, default=DEMO_SEED, metavar="S",
+                   help="root seed (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    from ..datasets import load_borough
+    from ..demo import run_demo
+
+    borough = load_borough()
+    if not args.quiet:
+        areas = borough.areas
+        print(f"Embedded borough: {len(areas)} areas, population "
+              f"{areas['population'].sum():,.0f}, {areas['cancer'].sum():,} cancer "
+              "registrations; expected counts standardised for age band x sex.")
+    with progress_bar(args.n_replications, not args.quiet) as progress:
+        result = run_demo(args.out, n_replications=args.n_replications, rng=args.rng,
+                          threads=args.threads, progress=progress)
+    finish(result, args)
+    if not args.quiet:
+        planted = borough.planted["cancer"]
+        print(f"(The synthetic data plant a relative risk of {planted.relative_risk} in "
+              f"{', '.join(planted.ids)}.)")
+    return 0
