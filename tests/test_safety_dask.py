@@ -9,6 +9,8 @@ assertion.
 """
 from __future__ import annotations
 
+import contextlib
+import re
 import socket
 import threading
 
@@ -16,7 +18,7 @@ import numpy as np
 import pytest
 
 from scan import distributed as sd
-from scan.errors import ScanParameterError
+from scan.errors import ScanParameterError, ScanRunError
 
 distributed = pytest.importorskip("distributed")
 
@@ -26,6 +28,23 @@ HANG_GUARD_S = 90  # far above every timeout used below; only a hang reaches it
 class Arange:
     def run(self, start, stop):
         return np.sqrt(np.arange(start, stop, dtype=np.float64))
+
+
+class Slow:
+    def run(self, start, stop):
+        import time
+
+        time.sleep(0.1)
+        return np.zeros(stop - start)
+
+
+class Dies:
+    """Kills the worker process running it: a block that takes its worker down every time."""
+
+    def run(self, start, stop):
+        import os
+
+        os._exit(1)
 
 
 def finishes(fn, seconds: float = HANG_GUARD_S) -> BaseException | None:
@@ -111,15 +130,16 @@ def test_scheduler_that_accepts_and_never_answers_does_not_hang(fake_server):
         "web page, not the scheduler)")
 
 
-def test_silent_scheduler_from_the_public_scan_function(fake_server):
+def test_silent_scheduler_from_the_public_scan_function(fake_server, monkeypatch):
     from conftest import random_dataset
 
     import scan
 
+    monkeypatch.setattr(sd, "CONNECT_TIMEOUT_S", 1.0)  # the public scans use the default
     addr = fake_server("silent")
     area = random_dataset(3, n=12)
     err = finishes(lambda: scan.circular_scan(area, n_replications=99, rng=1, backend="dask",
-                                              scheduler=addr, connect_timeout=1))
+                                              scheduler=addr))
     assert isinstance(err, ScanParameterError)
     assert "did not complete the Dask handshake within 1 s" in str(err)
 
@@ -225,6 +245,46 @@ def test_n_workers_ignored_with_a_client(thread_cluster):
     assert out.shape == (64,)
 
 
+# --- failures while running: ScanRunError (exit code 1) ----------------------------------------
+
+def test_scheduler_lost_mid_run_is_a_run_error():
+    cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                       dashboard_address=":0")
+    try:
+        addr = cluster.scheduler_address
+        closed = []
+
+        def close_scheduler(done, total):
+            if not closed:
+                closed.append(done)
+                cluster.sync(cluster.scheduler.close)
+
+        err = finishes(lambda: sd.run_dask(Slow(), 64 * 30, scheduler=addr, block_size=64,
+                                           progress=close_scheduler, connect_timeout=2))
+    finally:
+        with contextlib.suppress(Exception):  # closing a cluster without its scheduler times out
+            cluster.close(timeout=2)
+    assert isinstance(err, ScanRunError)
+    assert re.fullmatch(rf"the connection to the Dask scheduler at {re.escape(addr)} was lost "
+                        r"during the run \(reason: scheduler-connection-lost\); [\d,]+ of 1,920 "
+                        r"replications had finished; nothing was written: check the cluster and "
+                        r"run again", str(err)), str(err)
+
+
+def test_workers_that_keep_dying_are_a_run_error():
+    import dask
+
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0") as cluster, \
+            distributed.Client(cluster) as client:
+        err = finishes(lambda: sd.run_dask(Dies(), 128, client=client, block_size=64))
+    assert isinstance(err, ScanRunError)
+    assert str(err) == ("workers of the Dask cluster kept dying while running a block of "
+                        "replications; 0 of 128 replications had finished; nothing was written: "
+                        "give the workers more memory, or use smaller blocks (block_size)")
+
+
 # --- the embedded LocalCluster is capped ---------------------------------------------------------
 
 def test_max_local_workers_is_the_cpus_of_this_process():
@@ -239,13 +299,15 @@ def test_too_many_local_workers_are_refused_before_starting(extra):
     cap = sd.max_local_workers()
     n = cap + extra
     with pytest.raises(ScanParameterError,
-                       match=rf"parameter 'n_workers' must be between 1 and {cap} \(the CPUs "
+                       match=rf"parameter 'n_workers' \(--workers\) must be between 1 and "
+                       rf"{cap} \(the CPUs "
                        rf"available to this process\) for the local cluster; got {n}\. each "
                        r"worker is a process that runs one block at a time, so more than one per "
                        r"CPU only uses more memory; for more, pass the scheduler of a larger "
                        r"cluster"):
         sd.run_dask(Arange(), 10, n_workers=n)
-    with pytest.raises(ScanParameterError, match=r"parameter 'n_workers' must be between 1"):
+    with pytest.raises(ScanParameterError, match=r"parameter 'n_workers' \(--workers\) must "
+                                                 r"be between 1"):
         with sd.connect(n_workers=n):  # the batch runner's way in
             pass
 
@@ -253,7 +315,8 @@ def test_too_many_local_workers_are_refused_before_starting(extra):
 def test_too_many_threads_per_local_worker():
     cap = sd.max_local_workers()
     with pytest.raises(ScanParameterError,
-                       match=rf"parameter 'threads_per_worker' must be between 1 and {cap}"):
+                       match=rf"parameter 'threads_per_worker' \(--threads\) must be "
+                       rf"between 1 and {cap}"):
         sd.run_dask(Arange(), 10, n_workers=1, threads_per_worker=cap + 1)
 
 
@@ -296,11 +359,14 @@ def test_cli_silent_scheduler(tmp_path, borough_csv, fake_server, capsys, monkey
 
 
 def test_cli_too_many_workers(tmp_path, borough_csv, capsys):
+    """The CLI refuses --workers above 256 itself; between the CPU count and that, the local
+    cluster's cap speaks, before any worker starts."""
     from scan.cli import main
 
+    n = sd.max_local_workers() + 1
     code = main(["spatial", str(borough_csv), "--out", str(tmp_path / "o"), "--quiet",
-                 "--replications", "99", "--backend", "dask", "--workers", "1000"])
+                 "--replications", "99", "--backend", "dask", "--workers", str(n)])
     assert code == 2
-    assert (f"scan: error: parameter 'n_workers' must be between 1 and "
-            f"{sd.max_local_workers()} (the CPUs available to this process) for the local "
-            "cluster; got 1000") in capsys.readouterr().err
+    assert (f"scan: error: parameter 'n_workers' (--workers) must be between 1 and {n - 1} (the "
+            f"CPUs available to this process) for the local cluster; got {n}. each worker is a "
+            "process that runs one block at a time") in capsys.readouterr().err

@@ -224,6 +224,9 @@ def test_cli_cluster_exposure_never_averages_minus_9999(tmp_path, borough_with_n
         assert n_missing in (None, total)  # the same locations have no value for every cluster
         n_missing = total
     assert 0 < n_missing < n_locations
+    summary = (out / "summary.txt").read_text()
+    assert f"NO2: {n_missing} location(s) have no value (outside the grid" in summary
+    assert "-9999" not in summary.replace("empty, NaN, -9999 or negative", "")
     clusters_csv = pd.read_csv(out / "clusters.csv")
     assert {"NO2_n_missing_inside", "NO2_n_missing_outside"} <= set(clusters_csv.columns)
     assert (clusters_csv["NO2_mean_inside"].dropna() >= 0).all()

@@ -19,7 +19,11 @@ that time, and answer an identity request as a *scheduler* within ``response_tim
 (a server that accepts and stays silent hangs ``Client(address, timeout=...)`` for ever) and
 reads a non-Dask server's bytes as a frame length (an HTTP server's answer gives "Unable to
 allocate 3.07 EiB"); the check turns each case into one :class:`ScanParameterError` naming
-the address and the fix (bad input: exit code 2 in the CLI).  During the run the same timeouts
+the address and the fix (bad input: exit code 2 in the CLI).  A cluster that fails during the
+run -- the scheduler lost (distributed gives up reconnecting after ``connect_timeout``), or
+workers that keep dying on a block (``KilledWorker``) -- raises :class:`scan.errors.ScanRunError`
+(exit code 1); a worker lost once is still handled by distributed (its blocks re-run elsewhere),
+and a block's own error is still raised as it is, after two retries.  During the run the same timeouts
 are distributed's ``distributed.comm.timeouts.connect`` and ``.tcp`` (a connection that stops
 answering is dropped; distributed's keep-alive needs at least 11 s).
 
@@ -33,6 +37,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 import uuid
@@ -135,10 +140,12 @@ def _check_local_cluster(n_workers, threads_per_worker) -> None:
            "only uses more memory; for more, pass the scheduler of a larger cluster")
     if n_workers > cap:
         raise ScanParameterError("n_workers", f"between 1 and {cap} (the CPUs available to this "
-                                 "process) for the local cluster", n_workers, fix)
+                                 "process) for the local cluster", n_workers, fix,
+                                 flag="--workers")
     if threads_per_worker is not None and threads_per_worker > cap:
         raise ScanParameterError("threads_per_worker", f"between 1 and {cap} (the CPUs available "
-                                 "to this process) for the local cluster", threads_per_worker)
+                                 "to this process) for the local cluster", threads_per_worker,
+                                 flag="--threads")
 
 
 def _timeout(name: str, value, default: float) -> float:
@@ -402,9 +409,17 @@ def run_dask(problem, n_replications: int, *,
                    for start, stop in ranges]
         slot = {f.key: rng for f, rng in zip(futures, ranges)}
         done = 0
+        where = (f"the Dask scheduler at {scheduler}" if client is None and scheduler is not None
+                 else "the Dask cluster")
         try:
             for future in as_completed(futures):
-                maxima = future.result()  # re-raises a block's error after its retries
+                try:
+                    maxima = future.result()  # re-raises a block's error after its retries
+                except Exception as err:
+                    lost = _run_failure(err, where, done, n_replications)
+                    if lost is None:
+                        raise
+                    raise lost from None
                 start, stop = slot[future.key]
                 if maxima.shape != (stop - start,):
                     raise RuntimeError(f"block [{start}, {stop}) returned shape {maxima.shape}")
@@ -413,5 +428,28 @@ def run_dask(problem, n_replications: int, *,
                 if progress is not None:
                     progress(done, n_replications)
         finally:
-            c.cancel(futures + [problem_future])
+            with contextlib.suppress(Exception):  # the client may be gone: keep the real error
+                c.cancel(futures + [problem_future])
     return out
+
+
+def _run_failure(err: BaseException, where: str, done: int, total: int):
+    """A :class:`ScanRunError` for a cluster that failed during the run (exit code 1), or None
+    for a block's own error (raised as it is)."""
+    import concurrent.futures
+
+    from distributed import KilledWorker
+
+    from .errors import ScanRunError
+
+    progress = f"{done:,} of {total:,} replications had finished; nothing was written"
+    if isinstance(err, KilledWorker):
+        return ScanRunError(f"workers of {where} kept dying while running a block of "
+                            f"replications; {progress}: give the workers more memory, or use "
+                            "smaller blocks (block_size)")
+    if isinstance(err, concurrent.futures.CancelledError):
+        found = re.search(r"reason: ([\w-]+)", str(err))
+        reason = f"reason: {found.group(1)}" if found else "the tasks were cancelled"
+        return ScanRunError(f"the connection to {where} was lost during the run ({reason}); "
+                            f"{progress}: check the cluster and run again")
+    return None
