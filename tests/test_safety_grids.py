@@ -122,8 +122,8 @@ def test_location_table_nodata_and_negative_become_missing(tmp_path):
                               r"differ only by spaces"),
     ("id,NO2\nA,1\n\nA,2\n", r"t\.csv, line 4, field 'id': duplicate id 'A'"),
     ("id,NO2\n", r"t\.csv: no data rows after the header"),
-    ("id,NO2\nA,1\nB,2,3\n", r"t\.csv, line 3: not a readable per-location CSV .*Expected 2 "
-                             r"fields in line 3, saw 3"),
+    ("id,NO2\nA,1\nB,2,3\n", r"t\.csv, line 3: not a readable per-location exposure CSV: .*"
+                             r"Expected 2 fields in line 3, saw 3"),
 ])
 def test_location_table_refusals(tmp_path, text, match):
     path = tmp_path / "t.csv"
@@ -325,6 +325,17 @@ def test_asc_header_values_are_checked(tmp_path, key, value, match):
         read_grid(path)
 
 
+@pytest.mark.parametrize("bbox", [None, (545_000, 184_000, 545_045, 184_045)])
+def test_asc_denormal_cellsize(tmp_path, bbox):
+    """Found by fuzzing: a cellsize of 1e-320 made every centre the same number, and with a
+    bbox the index arithmetic infinite."""
+    path = write_asc(tmp_path / "d_PM10.asc", "1 2 3\n4 5 6\n", {"cellsize": "1e-320"})
+    with pytest.raises(ScanInputError, match=r"d_PM10\.asc(, line 5, field 'cellsize': cellsize "
+                                             r"[\d.e+-]+ is too small to tell the cell centres "
+                                             r"apart|: no grid cells inside bbox)"):
+        read_grid(path, bbox=bbox)
+
+
 def test_asc_header_key_twice_and_extra_rows(tmp_path):
     twice = tmp_path / "twice_PM10.asc"
     twice.write_text("ncols 3\nnrows 2\nncols 4\nxllcorner 545000\nyllcorner 184000\n"
@@ -481,17 +492,24 @@ def test_empty_and_binary_text_files(tmp_path, suffix, what):
         read_grid(blank)
     binary = tmp_path / ("bin" + suffix)
     binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
-    with pytest.raises(ScanInputError, match=rf"bin{suffix}: a binary file \(a NUL byte on line "
-                                             rf"3\), not {what}"):
+    with pytest.raises(ScanInputError, match=rf"bin{suffix}, line 3: {what} holds a NUL byte "
+                                             r"\(byte 8 of the file\): it is a binary file, not "
+                                             r"text; export the data as a UTF-8 text file"):
         read_grid(binary)
+    xlsx = tmp_path / ("book" + suffix)
+    xlsx.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(ScanInputError, match=rf"book{suffix}, line 1: {what} is a zip archive "
+                                             r"\(an Excel \.xlsx workbook is one\)"):
+        read_grid(xlsx)
 
 
 def test_non_utf8_byte_in_a_csv_header_names_line_and_column(tmp_path):
     path = tmp_path / "lat_NO2.csv"
     path.write_bytes(b"x,y,conc\xe9\n545010,184010,3\n")
-    with pytest.raises(ScanInputError, match=r"lat_NO2\.csv, line 1: byte 0xe9 at column 9 is "
-                                             r"not UTF-8 text; save the LAEI grid CSV \(x,y,conc\) "
-                                             r"as UTF-8 \(in Excel: Save As 'CSV UTF-8'\)"):
+    with pytest.raises(ScanInputError, match=r"lat_NO2\.csv, line 1: byte 0xe9 \(column 9\) is "
+                                             r"not UTF-8 text; the file was probably saved in "
+                                             r"another encoding \(Latin-1, Windows-1252, \.\.\.\): "
+                                             r"save it as UTF-8 \(in Excel: 'CSV UTF-8'\)"):
         read_grid(path)
 
 
@@ -501,23 +519,43 @@ def test_non_utf8_byte_deep_in_a_csv(tmp_path):
     lines[70_001] = lines[70_001] + "\xb5"  # file line 70 002, past the first 64 KiB
     path = tmp_path / "deep_NO2.csv"
     path.write_bytes(("\n".join(lines) + "\n").encode("latin-1"))
-    with pytest.raises(ScanInputError, match=r"deep_NO2\.csv, line 70002: byte 0xb5 at column "
-                                             r"\d+ is not UTF-8 text"):
+    with pytest.raises(ScanInputError, match=r"deep_NO2\.csv, line 70002: byte 0xb5 \(column "
+                                             r"22\) is not UTF-8 text"):
         read_grid(path)
 
 
-def test_utf16_and_folder(tmp_path):
-    path = tmp_path / "u_NO2.csv"
-    path.write_bytes("x,y,conc\n545010,184010,3\n".encode("utf-16"))
-    with pytest.raises(ScanInputError, match=r"u_NO2\.csv: the file is UTF-16 text; save the LAEI "
-                                             r"grid CSV \(x,y,conc\) as UTF-8"):
-        read_grid(path)
+def test_encodings_follow_the_rule_of_every_text_input(tmp_path):
+    """scan.io.text's rule: UTF-8 (with or without a BOM) and UTF-16/32 with a BOM are read;
+    UTF-16 without a BOM is named; a bad byte is refused with its line."""
+    text = "x,y,conc\n" + "".join(f"{x},{y},{v}\n" for x, y, v in laei_rows())
+    plain = read_grid(write_csv(tmp_path / "plain_NO2.csv", laei_rows()))
+    for name, data in (("bom8_NO2.csv", text.encode("utf-8-sig")),
+                       ("u16_NO2.csv", text.encode("utf-16")),
+                       ("u32_NO2.csv", text.encode("utf-32"))):
+        (tmp_path / name).write_bytes(data)
+        xr.testing.assert_identical(read_grid(tmp_path / name).drop_attrs(), plain.drop_attrs())
+    asc = "ncols 2\nnrows 1\nxllcorner 545000\nyllcorner 184000\ncellsize 20\n1 2\n"
+    (tmp_path / "u16_PM10.asc").write_bytes(asc.encode("utf-16"))
+    assert read_grid(tmp_path / "u16_PM10.asc")["PM10"].values.tolist() == [[1.0, 2.0]]
+    (tmp_path / "table.csv").write_bytes("id,NO2\nA,3\n".encode("utf-16"))
+    assert read_location_table(tmp_path / "table.csv").loc["A", "NO2"] == 3.0
+    (tmp_path / "nobom_NO2.csv").write_bytes(text.encode("utf-16-le"))
+    with pytest.raises(ScanInputError, match=r"nobom_NO2\.csv: LAEI grid CSV looks like UTF-16 "
+                                             r"text without a byte-order mark; save it as UTF-8"):
+        read_grid(tmp_path / "nobom_NO2.csv")
+
+
+def test_folder_and_missing_file(tmp_path):
     folder = tmp_path / "dir_NO2.csv"
     folder.mkdir()
-    with pytest.raises(ScanInputError, match=r"dir_NO2\.csv: is a folder, not a grid file"):
+    with pytest.raises(ScanInputError, match=r"dir_NO2\.csv: grid file is a folder, not a file"):
         read_grid(folder)
-    with pytest.raises(ScanInputError, match=r"dir_NO2\.csv: is a folder, not a CSV file"):
+    with pytest.raises(ScanInputError, match=r"dir_NO2\.csv: per-location exposure CSV is a "
+                                             r"folder, not a file"):
         read_location_table(folder)
+    with pytest.raises(ScanInputError, match=r"gone\.csv: per-location exposure CSV was not "
+                                             r"found"):
+        read_location_table(tmp_path / "gone.csv")
 
 
 def test_duplicated_laei_columns_are_refused(tmp_path):
@@ -538,9 +576,10 @@ def test_ragged_laei_csv_names_the_line(tmp_path):
 
 
 @pytest.mark.parametrize("data, match", [
-    (b"", r"t\.csv: the file is empty; expected per-location CSV"),
-    (b"id,NO2\x00\n", r"t\.csv: a binary file \(a NUL byte on line 1\), not per-location CSV"),
-    (b"id,N\xd62\nA,1\n", r"t\.csv, line 1: byte 0xd6 at column 5 is not UTF-8 text"),
+    (b"", r"t\.csv: the file is empty; expected a per-location exposure CSV"),
+    (b"id,NO2\x00\n", r"t\.csv, line 1: per-location exposure CSV holds a NUL character|"
+                      r"t\.csv, line 1: per-location exposure CSV holds a NUL byte"),
+    (b"id,N\xd62\nA,1\n", r"t\.csv, line 1: byte 0xd6 \(column 5\) is not UTF-8 text"),
 ])
 def test_location_table_unreadable(tmp_path, data, match):
     path = tmp_path / "t.csv"
@@ -564,7 +603,7 @@ def test_boundaries_that_are_not_geojson(tmp_path):
         read_boundaries(area, geom)
     binary = tmp_path / "b.csv"
     binary.write_bytes(b"id,geometry\n\x00\x01")
-    with pytest.raises(ScanInputError, match=r"b\.csv: a binary file"):
+    with pytest.raises(ScanInputError, match=r"b\.csv, line 2: boundaries CSV holds a NUL byte"):
         read_boundaries(area, binary)
 
 

@@ -36,7 +36,11 @@ others (one centre 0.0001 m off a 20 m grid) is refused, naming its line.
 
 Unreadable files.  An empty file, a binary file given as CSV or ESRI ASCII, bytes that are not
 UTF-8, and a truncated or corrupt NetCDF file each give one :class:`ScanInputError` naming the
-file (and the line, where there is one), never a traceback from pandas or h5py.
+file (and the line, where there is one), never a traceback from pandas or h5py.  Text grids
+follow the encoding rule of every text input (:mod:`scan.io.text`: UTF-8, or UTF-16/32 with a
+byte-order mark), checked on the head of the file since grids are streamed.  A NetCDF file's
+metadata is read in a child process with a time limit first (:data:`NETCDF_CHECK_TIMEOUT_S`):
+libhdf5 loops for ever on some corrupt files.
 """
 from __future__ import annotations
 
@@ -200,35 +204,62 @@ def first_bad_utf8(path: Path) -> tuple[int, int, int] | None:
 
 
 def _not_utf8(path: Path, what: str) -> ScanInputError:
+    """The first byte that is not UTF-8, in the words of :mod:`scan.io.text`."""
     where = first_bad_utf8(path)
     if where is None:
-        return ScanInputError(f"not UTF-8 text; save the {what} as UTF-8", file=str(path))
+        return ScanInputError(f"{what} is not UTF-8 text; save it as UTF-8", file=str(path))
     line, column, byte = where
-    hint = " (in Excel: Save As 'CSV UTF-8')" if "CSV" in what else ""
-    return ScanInputError(f"byte 0x{byte:02x} at column {column} is not UTF-8 text; save the "
-                          f"{what} as UTF-8{hint}", file=str(path), line=line)
+    return ScanInputError(
+        f"byte 0x{byte:02x} (column {column}) is not UTF-8 text; the file was probably saved in "
+        "another encoding (Latin-1, Windows-1252, ...): save it as UTF-8 (in Excel: 'CSV "
+        "UTF-8')", file=str(path), line=line)
 
 
-def check_text_file(path: Path, what: str) -> None:
-    """Refuse an empty file, a binary file or a file that does not start as UTF-8 text."""
+def text_encoding(path: Path, what: str) -> str:
+    """The encoding to stream a text grid with, after the checks every text input gets.
+
+    The rule is :mod:`scan.io.text`'s (one rule for every text input): the file must be readable
+    (not missing, a folder, a device or without permission); UTF-8, with or without a
+    byte-order mark, and UTF-16/32 *with* a byte-order mark are read; a NUL byte means a binary
+    file (or UTF-16 without a mark); anything else that is not UTF-8 is refused with the line and
+    column of the first bad byte.  Only the head of the file is sniffed here, since grids are
+    streamed (a later bad byte is reported, with its line, when the reader meets it).  An empty
+    file is refused too.
+    """
+    from ..io.text import _BOMS, _SIGNATURES, _looks_utf16, check_readable
+
+    check_readable(path, what=what)
+    file = str(path)
     try:
         with open(path, "rb") as fh:
             head = fh.read(TEXT_SNIFF_BYTES)
     except OSError as err:
-        raise ScanInputError(f"cannot be read: {err.strerror or err}", file=str(path)) from None
+        raise ScanInputError(f"{what} could not be read ({err.strerror or err})",
+                             file=file) from None
+    for bom, codec, _name in _BOMS:
+        if head.startswith(bom):
+            if not head[len(bom):].strip(b"\x00 \t\r\n"):
+                raise ScanInputError(f"the file is empty; expected {what}", file=file)
+            return {"utf-8": "utf-8-sig", "utf-16-le": "utf-16", "utf-16-be": "utf-16",
+                    "utf-32-le": "utf-32", "utf-32-be": "utf-32"}[codec]
     if not head.strip():
-        raise ScanInputError(f"the file is empty; expected {what}", file=str(path))
-    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise ScanInputError(f"the file is UTF-16 text; save the {what} as UTF-8",
-                             file=str(path))
-    if b"\x00" in head:
-        line = head[:head.index(b"\x00")].count(b"\n") + 1
-        raise ScanInputError(f"a binary file (a NUL byte on line {line}), not {what}",
-                             file=str(path))
+        raise ScanInputError(f"the file is empty; expected {what}", file=file)
+    for signature, kind in _SIGNATURES:
+        if head.startswith(signature):
+            raise ScanInputError(f"{what} is {kind}", file=file, line=1)
+    nul = head.find(b"\x00")
+    if nul >= 0:
+        if _looks_utf16(head[:4096]):
+            raise ScanInputError(f"{what} looks like UTF-16 text without a byte-order mark; save "
+                                 "it as UTF-8", file=file)
+        raise ScanInputError(f"{what} holds a NUL byte (byte {nul} of the file): it is a binary "
+                             "file, not text; export the data as a UTF-8 text file", file=file,
+                             line=head.count(b"\n", 0, nul) + 1)
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:
         raise _not_utf8(path, what) from None
+    return "utf-8"
 
 
 def unreadable(path: Path, err: BaseException, what: str) -> ScanInputError:
@@ -236,7 +267,7 @@ def unreadable(path: Path, err: BaseException, what: str) -> ScanInputError:
     if isinstance(err, UnicodeError):
         return _not_utf8(path, what)
     if isinstance(err, OSError) and err.strerror:
-        return ScanInputError(f"cannot be read: {err.strerror}", file=str(path))
+        return ScanInputError(f"{what} could not be read ({err.strerror})", file=str(path))
     text = " ".join(str(err).split()) or type(err).__name__
     found = re.search(r"\bline (\d+)", text)
     if found:
@@ -449,14 +480,15 @@ def points_to_grid(x: np.ndarray, y: np.ndarray, values: np.ndarray, lines: np.n
 # ---------------------------------------------------------------------------------------------
 
 _LAEI_VALUE_COLUMNS = ("conc", "conct")  # 2019 / 2013
-_LAEI_WHAT = "LAEI grid CSV (x,y,conc)"
+_LAEI_WHAT = "LAEI grid CSV"
 
 
-def _csv_columns(path: Path) -> tuple[list[str], str]:
+def _csv_columns(path: Path, encoding: str = "utf-8") -> tuple[list[str], str]:
     import pandas as pd
 
     header = [str(c) for c in pd.read_csv(path, nrows=1, header=None, dtype=str,
-                                          keep_default_na=False).iloc[0].tolist()]
+                                          keep_default_na=False,
+                                          encoding=encoding).iloc[0].tolist()]
     shown = ",".join(header)
     shown = shown if len(shown) <= 200 else shown[:200] + "..."
     lower: dict[str, str] = {}
@@ -512,11 +544,11 @@ def read_laei_csv(path: str | os.PathLike, *, pollutant: str | None = None, bbox
     file = str(path)
     name = canonical_pollutant(pollutant) if pollutant is not None else pollutant_from_filename(path)
     box = _check_bbox(bbox)
-    check_text_file(path, _LAEI_WHAT)
+    encoding = text_encoding(path, _LAEI_WHAT)
     try:
-        usecols, value_col = _csv_columns(path)
+        usecols, value_col = _csv_columns(path, encoding)
         parts, years, first_line, kept = _read_laei_rows(path, usecols, value_col, box,
-                                                         chunk_rows, file)
+                                                         chunk_rows, file, encoding)
     except ScanInputError:
         raise
     except (ValueError, OSError, UnicodeError, pd.errors.ParserError, OverflowError) as err:
@@ -529,13 +561,13 @@ def read_laei_csv(path: str | os.PathLike, *, pollutant: str | None = None, bbox
     return make_dataset({name: grid}, x_axis, y_axis, source=path.name, extra_attrs=extra)
 
 
-def _read_laei_rows(path, usecols, value_col, box, chunk_rows, file):
+def _read_laei_rows(path, usecols, value_col, box, chunk_rows, file, encoding="utf-8"):
     import pandas as pd
 
     xcol, ycol = usecols[0], usecols[1]
     parts, years, first_line, kept = [], set(), 2, 0  # line 1 is the header
     for chunk in pd.read_csv(path, usecols=usecols, chunksize=chunk_rows, dtype=str,
-                             skip_blank_lines=False):
+                             skip_blank_lines=False, encoding=encoding):
         x = _numeric(chunk[xcol], "x", first_line, file=file, allow_nan=False)
         y = _numeric(chunk[ycol], "y", first_line, file=file, allow_nan=False)
         _check_metres(x, y, file=file, line=first_line)
@@ -635,8 +667,11 @@ def _asc_origin(h: dict) -> tuple[float, float, float, int, int]:
 def _span(n: int, lo: float, hi: float, start: float, step: float) -> tuple[int, int]:
     """Candidate range [i0, i1] (one index to spare each side) of the indices i < n whose
     centre ``start + step * i`` lies in [lo, hi]; worked out without an array of length n."""
-    i0 = max(0, math.floor((lo - start) / step) - 1)
-    i1 = min(n - 1, math.ceil((hi - start) / step) + 1)
+    with np.errstate(over="ignore"):
+        a = float(np.float64(lo - start) / step)  # ±inf for a denormal step: clamped below
+        b = float(np.float64(hi - start) / step)
+    i0 = max(0, math.floor(min(max(a, -1.0), float(n))) - 1)
+    i1 = min(n - 1, math.ceil(min(max(b, -1.0), float(n))) + 1)
     return i0, i1
 
 
@@ -651,9 +686,9 @@ def read_asc(path: str | os.PathLike, *, pollutant: str | None = None, bbox=None
     file = str(path)
     name = canonical_pollutant(pollutant) if pollutant is not None else pollutant_from_filename(path)
     box = _check_bbox(bbox)
-    check_text_file(path, _ASC_WHAT)
+    encoding = text_encoding(path, _ASC_WHAT)
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding=encoding) as fh:
             h, n_header, where = _read_asc_header(fh, file)
             x0, y0, cs, nx, ny = _asc_origin(h)
             cols, rows = _asc_window(x0, y0, cs, nx, ny, box, where, file)
@@ -966,11 +1001,12 @@ def read_grid(path: str | os.PathLike, *, pollutant: str | None = None, bbox=Non
     malformed (naming the line and field), off a regular lattice, or larger than
     :data:`MAX_GRID_CELLS` cells.
     """
+    from ..io.text import check_readable
+
     path = Path(path)
-    if path.is_dir():
-        raise ScanInputError("is a folder, not a grid file", file=str(path))
-    if not path.is_file():
+    if not path.exists():
         raise ScanInputError("file not found", file=str(path))
+    check_readable(path, what="grid file")  # a folder, a device, no permission
     suffix = path.suffix.lower()
     if suffix in _NETCDF_SUFFIXES:
         return read_netcdf(path, pollutant=pollutant, bbox=bbox)

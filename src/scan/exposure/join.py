@@ -78,10 +78,14 @@ def read_boundaries(area, path: str | os.PathLike, *, id_column: str | None = No
         def to_bng(geom):
             return shapely.transform(geom, lambda xy: np.column_stack(t.transform(xy[:, 0], xy[:, 1])))
 
+        from ..io.text import read_text
+
         try:
-            features = json.loads(path.read_text(encoding="utf-8")).get("features", [])
+            features = json.loads(read_text(path, what="boundaries GeoJSON")).get("features", [])
             if not isinstance(features, list):
                 raise ValueError("'features' is not a list")
+        except ScanInputError:
+            raise
         except (ValueError, UnicodeError, AttributeError, OSError) as err:
             raise ScanInputError(f"not a GeoJSON FeatureCollection ({err})",
                                  file=str(path)) from None
@@ -99,13 +103,16 @@ def read_boundaries(area, path: str | os.PathLike, *, id_column: str | None = No
     else:
         import pandas as pd
 
-        from .grids import check_text_file, unreadable
+        import io
 
-        what = "boundaries CSV (id,geometry as WKT)"
-        check_text_file(path, what)
+        from ..io.text import read_text
+        from .grids import unreadable
+
+        what = "boundaries CSV"
+        text = read_text(path, what=what)
         try:
-            df = pd.read_csv(path, dtype=str)
-        except (ValueError, OSError, UnicodeError, pd.errors.ParserError) as err:
+            df = pd.read_csv(io.StringIO(text), dtype=str)
+        except (ValueError, pd.errors.ParserError) as err:
             raise unreadable(path, err, what) from None
         if "geometry" not in df.columns:
             raise ScanInputError(f"no 'geometry' column (WKT); columns are {', '.join(df.columns)}",

@@ -19,7 +19,7 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 
 from ..errors import ScanInputError, ScanParameterError, check_choice
-from .grids import UNITS, canonical_pollutant, check_text_file, concentrations, unreadable
+from .grids import UNITS, canonical_pollutant, concentrations, unreadable
 
 # Annual-mean limit values and guidelines, µg/m³.
 #   uk_limit:  Air Quality Standards Regulations 2010 (England), annual limit values:
@@ -136,7 +136,7 @@ def polygon_means(da, polygons: Sequence) -> np.ndarray:
 _SUMMARY_COLUMN = re.compile(r"^(?P<poll>[A-Za-z0-9.]+)-(?P<year>\d{4})-(?P<stat>[a-z]+)$")
 
 
-_TABLE_WHAT = "per-location CSV (id,NO2,PM10,PM25)"
+_TABLE_WHAT = "per-location exposure CSV"
 
 
 def read_location_table(path: str | os.PathLike, *, id_column: str | None = None,
@@ -158,17 +158,19 @@ def read_location_table(path: str | os.PathLike, *, id_column: str | None = None
     """
     import pandas as pd
 
+    import io
+
+    from ..io.text import read_text
+
     path = Path(path)
     file = str(path)
-    if path.is_dir():
-        raise ScanInputError("is a folder, not a CSV file", file=file)
-    if not path.is_file():
-        raise ScanInputError("file not found", file=file)
-    check_text_file(path, _TABLE_WHAT)
+    text = read_text(path, what=_TABLE_WHAT)  # missing, folder, binary, encodings: one rule
+    if not text.strip():
+        raise ScanInputError(f"the file is empty; expected a {_TABLE_WHAT}", file=file)
     try:
-        raw = pd.read_csv(path, header=None, dtype=str, keep_default_na=False,
+        raw = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False,
                           skip_blank_lines=False)
-    except (ValueError, OSError, UnicodeError, pd.errors.ParserError) as err:
+    except (ValueError, pd.errors.ParserError) as err:
         raise unreadable(path, err, _TABLE_WHAT) from None
     raw = raw.fillna("")
     header = [str(c) for c in raw.iloc[0].tolist()]
