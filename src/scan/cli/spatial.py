@@ -1,18 +1,21 @@
 """``scan spatial``: the purely spatial scan, a thin shell over :func:`scan.circular_scan`."""
 from __future__ import annotations
 
-from .common import (add_exposure_options, add_inference_options, add_options,
-                     add_output_options, add_window_options, crs_option, finish, job_options,
-                     progress_bar)
+from .common import (add_exposure_options, add_inference_options, add_long_form_options,
+                     add_options, add_output_options, add_window_options, crs_option, finish,
+                     job_options, progress_bar)
 
 
 def add_parser(sub):
     p = sub.add_parser("spatial", help="purely spatial circular scan (Poisson or Bernoulli)",
                        description="Purely spatial circular scan on a CSV (id,x,y,cases,"
-                       "population[,expected]) or SaTScan files (--cas, --geo, --pop or --ctl).")
+                       "population[,expected]), on long-form cases by stratum with --locations "
+                       "(age and sex standardisation: --strata sex,age), or on SaTScan files "
+                       "(--cas, --geo, --pop or --ctl).")
     p.add_argument("data", nargs="?", metavar="DATA.csv",
                    help="CSV with columns id,x,y,cases,population (optional expected; for "
-                        "Bernoulli population counts cases plus controls)")
+                        "Bernoulli population counts cases plus controls); with --locations, "
+                        "one row per area and stratum: id,<strata>,cases,population")
     add_options(p, ("model", "direction"), model=("poisson", "bernoulli"))
     g = p.add_argument_group("coordinates")
     add_options(g, ("coordinates",))
@@ -32,6 +35,7 @@ def add_parser(sub):
     s.add_argument("--ctl", metavar="FILE", help="SaTScan control file (Bernoulli)")
     s.add_argument("--start", default=None, help="study period start (YYYY, YYYY/MM/DD)")
     s.add_argument("--end", default=None, help="study period end (YYYY, YYYY/MM/DD)")
+    add_long_form_options(p)
     add_window_options(p)
     add_inference_options(p)
     add_exposure_options(p)

@@ -376,7 +376,9 @@ def run_inquiry(data, *, locations=None, strata: Sequence[str] = (), reference_r
     alpha : the significance level of the verdict (exact p < alpha; scan clusters p <= alpha).
     max_population_fraction : of the borough scan's and the focused scan's circles.
     exposure, exposure_year : pollutant files (``FILE`` or ``POLLUTANT=FILE``: LAEI grids or
-        per-area tables, as ``scan spatial --exposure``) and the LAEI year of a summary table.
+        per-area tables, as ``scan spatial --exposure``; or xarray Datasets of grids in British
+        National Grid, as :func:`scan.exposure.synthetic_laei` returns) and the LAEI year of a
+        summary table.
     boundaries : a boundaries file (:func:`scan.io.boundaries.read_boundaries`) or a
         :class:`~scan.io.boundaries.Boundaries`: polygons for the maps, polygon means of grid
         exposure, and ``near`` by polygon.
@@ -504,6 +506,17 @@ def _boundaries(area, boundaries):
     return boundaries_for(area, boundaries)
 
 
+def _spec_label(spec) -> str:
+    """How an exposure input is named in the sources: the file name, or a Dataset's source."""
+    if hasattr(spec, "data_vars"):
+        return str(spec.attrs.get("source") or "pollutant grids (" + ", ".join(
+            map(str, spec.data_vars)) + ")")
+    text = str(spec)
+    if "=" in text and not Path(text).exists():
+        text = text.split("=", 1)[1]
+    return _file_name(text)
+
+
 def _name(area, i) -> str | None:
     if area.names is None:
         return None
@@ -627,10 +640,14 @@ def _exposure(area, result, sel, exposure, year, bounds, alpha, threads):
     values: dict[str, np.ndarray] = {}
     grid_ds, specs = None, []
     for spec in exposure:
-        got, ds = load_exposure(area, spec, year=year, polygons=polygons)
+        if hasattr(spec, "data_vars"):            # grids already read (an xarray Dataset)
+            from ..exposure.join import values_from_grid
+
+            got, ds = values_from_grid(area, spec, polygons), spec
+        else:
+            got, ds = load_exposure(area, spec, year=year, polygons=polygons)
         values.update(got)
-        specs.append(_file_name(str(spec).split("=", 1)[-1] if "=" in str(spec)
-                                and not Path(str(spec)).exists() else spec))
+        specs.append(_spec_label(spec))
         if ds is not None and grid_ds is None:
             grid_ds = ds
     how = "mean over each area's polygon" if polygons is not None else "at each area's location"
@@ -799,8 +816,9 @@ def verdict(d: dict) -> dict:
                 + ("." if suppressed else
                    f" ({_fmt_num(row['sir'], 2)} times the expected number, {_fmt_p(p)})."))
     b = d["borough_scan"]
-    which = "any of the areas" if len(d["areas"]) > 1 else "the area"
+    several = len(d["areas"]) > 1
     if b["area_in_significant_cluster"]:
+        which = "at least one of the areas" if several else "the area"
         c = next(c for c in b["clusters"] if c["rank"] == b["cluster_rank"])
         borough = (f"The borough-wide scan, which looks for the most unusual cluster anywhere "
                    f"without knowing where the report came from, finds {which} inside a "
@@ -810,6 +828,7 @@ def verdict(d: dict) -> dict:
         n_sig = len(b["significant"])
         elsewhere = (f" (it finds {n_sig} significant cluster{'s' if n_sig > 1 else ''} "
                      "elsewhere)" if n_sig else " (it finds no significant cluster anywhere)")
+        which = "any of the areas" if several else "the area"
         borough = (f"The borough-wide scan, which looks for the most unusual cluster anywhere "
                    f"without knowing where the report came from, does not find {which} inside "
                    f"a statistically significant cluster{elsewhere}.")
@@ -924,8 +943,8 @@ def _source_lines(d, area, locations, reference_rates, exposure, year, bounds) -
         lines.append(f"{_file_name(bounds.source)}: area boundaries (read in their own CRS, "
                      f"drawn in {bounds.crs})")
     for spec in exposure:
-        lines.append(f"{_file_name(str(spec).split('=', 1)[-1])}: air pollution"
-                     + (f" (LAEI {year})" if year else ""))
+        lines.append(f"{_spec_label(spec)}: air pollution"
+                     + (f" (LAEI {year})" if year and not hasattr(spec, "data_vars") else ""))
     return lines
 
 
@@ -1053,31 +1072,47 @@ def write_inquiry(out, data, **kwargs) -> dict:
     (:func:`scan.io.atomic.atomic_folder`).  Returns the inquiry.json dict.
     """
     from ..io.atomic import atomic_folder, check_out
-    from ..io.writers import to_json, write_result
 
     check_out(out)
     run = run_inquiry(data, **kwargs)
+    with atomic_folder(out, command="scan inquiry") as tmp:
+        write_inquiry_into(run, tmp)
+    return run.data
+
+
+def write_inquiry_into(run: InquiryRun, folder, *, borough_scan: bool = True) -> list[str]:
+    """Write an inquiry's files (see :func:`write_inquiry`) into the existing folder ``folder``
+    (no atomic swap: for a folder itself written atomically); ``borough_scan=False`` leaves out
+    the borough-scan/ folder.  Returns the names written."""
+    from ..io.writers import to_json, write_result_into
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
     d = run.data
     k = d["suppressed_below"]
+    (folder / "inquiry.json").write_text(to_json(d) + "\n", encoding="utf-8")
+    files = ["inquiry.json"]
+    if k is not None:
+        (folder / "inquiry-public.json").write_text(to_json(public_inquiry(d, k)) + "\n",
+                                                    encoding="utf-8")
+        files.append("inquiry-public.json")
+    if borough_scan:
+        b = run.boundaries
+        written = write_result_into(run.borough, folder / BOROUGH_FOLDER, map_grid=run.grid,
+                                    pollutant=run.map_pollutant,
+                                    polygons=b.polygons if b is not None else None,
+                                    outline=b.outline() if b is not None else None)
+        files += [f"{BOROUGH_FOLDER}/{name}" for name in written]
     write_report, ReportGeometry = _report_functions()
-    with atomic_folder(out, command="scan inquiry") as tmp:
-        (tmp / "inquiry.json").write_text(to_json(d) + "\n", encoding="utf-8")
-        if k is not None:
-            (tmp / "inquiry-public.json").write_text(to_json(public_inquiry(d, k)) + "\n",
-                                                     encoding="utf-8")
-        polygons = run.boundaries.polygons if run.boundaries is not None else None
-        write_result(run.borough, tmp / BOROUGH_FOLDER, map_grid=run.grid,
-                     pollutant=run.map_pollutant, polygons=polygons,
-                     outline=run.boundaries.outline() if run.boundaries is not None else None)
-        if write_report is None:
-            log.warning("report.html not written: this version of scan has no HTML report "
-                        "(scan.report.html); inquiry.json holds every number")
-        else:
-            try:
-                write_report(tmp / "report.html", d,
-                             geometry=report_geometry(run, ReportGeometry), grid=run.grid,
-                             suppress_below=k)
-            except Exception as exc:   # the numbers must survive a failed drawing
-                log.warning("report.html not written: %s: %s", type(exc).__name__, exc)
-                log.debug("report failure", exc_info=True)
-    return d
+    if write_report is None:
+        log.warning("report.html not written: this version of scan has no HTML report "
+                    "(scan.report.html); inquiry.json holds every number")
+        return files
+    try:
+        write_report(folder / "report.html", d, geometry=report_geometry(run, ReportGeometry),
+                     grid=run.grid, suppress_below=k)
+    except Exception as exc:   # the numbers must survive a failed drawing
+        log.warning("report.html not written: %s: %s", type(exc).__name__, exc)
+        log.debug("report failure", exc_info=True)
+        return files
+    return files + ["report.html"]

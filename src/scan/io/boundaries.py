@@ -423,11 +423,11 @@ def _first_line(err) -> str:
 
 def boundaries_for(area, path: str | os.PathLike, *, id_column: str | None = None,
                    name_column: str | None = None, crs: str | None = None) -> Boundaries:
-    """The polygons of every location of a study area, in its order and in its coordinates'
-    CRS: the area's projected CRS, British National Grid for longitude/latitude data, and the
-    file's own CRS unchanged when the area's coordinates have no CRS (plain numbers)."""
+    """The polygons of every location of a study area (or space-time data), in its order and in
+    its coordinates' CRS: the area's projected CRS, WGS84 (EPSG:4326) for longitude/latitude
+    data, and the file's own CRS unchanged when the coordinates have no CRS (plain numbers)."""
     b = read_boundaries(path, ids=list(area.ids), id_column=id_column,
                         name_column=name_column, crs=crs)
     if area.coordinates == "cartesian" and area.crs is None:
         return b
-    return b.to_crs(area.crs if area.coordinates == "cartesian" else BNG)
+    return b.to_crs(area.crs if area.coordinates == "cartesian" else WGS84)

@@ -67,9 +67,29 @@ def _draw_circles(ax, circles) -> None:
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
 
 
+def _draw_polygons(ax, polygons, **style) -> None:
+    for geom in polygons:
+        for poly in getattr(geom, "geoms", [geom]):
+            px, py = poly.exterior.xy
+            ax.plot(px, py, **style)
+
+
+def _draw_shapes(ax, shapes) -> None:
+    """Clusters as (geometry, label): the union of their members' polygons, outlined."""
+    for geom, label in shapes:
+        _draw_polygons(ax, [geom], color=CIRCLE_COLOUR, linewidth=2.0, zorder=4)
+        minx, miny, maxx, maxy = geom.bounds
+        ax.annotate(str(label), ((minx + maxx) / 2, maxy), xytext=(0, 4),
+                    textcoords="offset points", ha="center", va="bottom", fontsize=10,
+                    fontweight="bold", color=CIRCLE_COLOUR, zorder=5,
+                    bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none",
+                          "alpha": 0.8})
+
+
 def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
              y: Sequence[float] = (), circles: Sequence[tuple] = (), outline=None,
-             title: str = "", pollutant: str = "NO2") -> Path:
+             title: str = "", pollutant: str = "NO2", polygons: Sequence = (),
+             shapes: Sequence[tuple] = ()) -> Path:
     """Write a PNG map and return its path.
 
     Parameters
@@ -82,6 +102,8 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
     outline : shapely Polygon/MultiPolygon of the study area, drawn as a black line.
     title : figure title.
     pollutant : "NO2", "PM10" or "PM25"; names the colour bar.
+    polygons : shapely polygons of the locations, drawn as thin outlines.
+    shapes : ``(geometry, label)`` per cluster, drawn instead of circles (member-polygon unions).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -101,9 +123,12 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
         _draw_grid(fig, ax, grid, pollutant)
     if outline is not None:
         _draw_outline(ax, outline)
+    if len(polygons):
+        _draw_polygons(ax, polygons, color="#777777", linewidth=0.4, zorder=2)
     if len(x):
         ax.scatter(np.asarray(x, dtype=float), np.asarray(y, dtype=float), **LOCATION_STYLE)
     _draw_circles(ax, circles)
+    _draw_shapes(ax, shapes)
     ax.set_aspect("equal")
     ax.set_xlabel("Easting (m)")
     ax.set_ylabel("Northing (m)")
@@ -122,11 +147,22 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
 
 
 def write_map(result, path, *, grid=None, outline=None, pollutant="NO2", max_circles=5,
-              alpha=0.05) -> Path:
+              alpha=0.05, polygons=None) -> Path:
     """PNG map of a result: locations, the most likely cluster and the significant secondary
-    clusters' circles (and a pollutant grid when given)."""
+    clusters' circles (and a pollutant grid when given); with ``polygons`` (one per location,
+    in the data's CRS) the locations' outlines and each cluster as its members' polygons."""
     area = result.area
     shown = [c for c in result.clusters if c.rank == 1 or c.p_value <= alpha][:max_circles]
+    if polygons is not None:
+        import shapely
+
+        shapes = [(shapely.union_all([polygons[i] for i in c.member_indices]),
+                   f"#{c.rank} p={c.p_value:.3g}") for c in shown]
+        title = (f"{result.analysis} scan, {result.parameters.get('model')} model: "
+                 f"{len(result.significant())} cluster(s) with p <= 0.05")
+        return plot_map(path, grid=grid, x=area.coords[:, 0], y=area.coords[:, 1],
+                        outline=outline, title=title, pollutant=pollutant, polygons=polygons,
+                        shapes=shapes)
     circles = [(c.center_x, c.center_y, c.radius, f"#{c.rank} p={c.p_value:.3g}") for c in shown]
     if area.coordinates == "latlong":
         # draw in degrees; radius in km shown approximately
