@@ -484,8 +484,9 @@ def run_inquiry(data, *, locations=None, strata: Sequence[str] = (), reference_r
     if area.expected_scale is not None and area.expected_kind == "supplied":
         d["study_area"]["expected_scale_in_scans"] = area.expected_scale
     d["method"]["tests"] = _method_lines(d, area)
-    d["sources"] = _source_lines(d, area, locations, reference_rates, exposure, exposure_year,
-                                 bounds) + [str(s) for s in (*sources, *attribution)]
+    d["sources"] = _source_lines(dict(d, _rate_per=p["rate_per"]), area, locations,
+                                 reference_rates, exposure, exposure_year, bounds) + [
+        str(s) for s in (*sources, *attribution)]
     d["caveats"] = _caveats(d, area)
     d["verdict"] = verdict(d)
     return InquiryRun(data=d, area=area, borough=borough, selection=sel, boundaries=bounds,
@@ -638,6 +639,8 @@ def _exposure(area, result, sel, exposure, year, bounds, alpha, threads):
     if bounds is not None and area.crs is not None:
         polygons = list(bounds.to_crs(BNG).polygons)
     values: dict[str, np.ndarray] = {}
+    hows: dict[str, str] = {}
+    labels: dict[str, str] = {}
     grid_ds, specs = None, []
     for spec in exposure:
         if hasattr(spec, "data_vars"):            # grids already read (an xarray Dataset)
@@ -647,13 +650,19 @@ def _exposure(area, result, sel, exposure, year, bounds, alpha, threads):
         else:
             got, ds = load_exposure(area, spec, year=year, polygons=polygons)
         values.update(got)
-        specs.append(_spec_label(spec))
+        label = _spec_label(spec) + (f" (LAEI {year})" if year and ds is None else "")
+        specs.append(label)
+        how = ("the value given for each area" if ds is None else
+               "mean of the grid over each area's polygon" if polygons is not None else
+               "the grid's value at each area's location")
+        for name in got:
+            hows[name], labels[name] = how, label
         if ds is not None and grid_ds is None:
             grid_ds = ds
-    how = "mean over each area's polygon" if polygons is not None else "at each area's location"
-    source = ", ".join(specs) + (f" (LAEI {year})" if year else "")
+    source = ", ".join(specs)
+    how = "; ".join(dict.fromkeys(hows.values()))
     result = with_exposure(result, values)
-    result = result.with_section(exposure_section(result, f"{source}, {how}"))
+    result = result.with_section(exposure_section(result, f"{source}: {how}"))
     pop = np.asarray(area.population, dtype=np.float64)
     out: dict = {}
     missing = {}
@@ -678,7 +687,7 @@ def _exposure(area, result, sel, exposure, year, bounds, alpha, threads):
                      "above_uk_limit": None if value is None or uk is None else value > uk,
                      "above_who_guideline": None if value is None or who is None
                      else value > who,
-                     "units": UNITS, "source": source, "how": how}
+                     "units": UNITS, "source": labels[name], "how": hows[name]}
     pollutant = "NO2" if "NO2" in values else next(iter(values), None)
     adjusted = None
     adjust_note = None
@@ -869,9 +878,12 @@ def verdict(d: dict) -> dict:
             if adj and adj.get("area_sir_adjusted") is not None and not suppressed:
                 text += (f" Allowing for {adj['pollutant']} across the study area, the area's "
                          f"SIR on the study area's own rates is "
-                         f"{adj['area_sir_adjusted']:.2f}; the borough's most likely cluster "
-                         + ("survives" if adj["borough_cluster_survives"] else
-                            "does not survive") + " the adjustment.")
+                         f"{adj['area_sir_adjusted']:.2f}")
+                if b["significant"]:
+                    text += ("; the borough's most likely cluster "
+                             + ("remains" if adj["borough_cluster_survives"] else
+                                "is no longer") + " significant after the adjustment")
+                text += "."
             paragraphs.append(text)
     if significant:
         paragraphs.append("A statistically significant excess is a reason to look more closely "
@@ -937,8 +949,9 @@ def _source_lines(d, area, locations, reference_rates, exposure, year, bounds) -
                      + (" and names" if area.names is not None else "")
                      + (f" ({area.crs})" if area.crs else " (no CRS)"))
     if reference_rates is not None:
+        per = d.get("_rate_per", 1.0)
         lines.append(f"{_file_name(reference_rates)}: reference rates (cases per "
-                     f"{'person-year' if d['reference'] == 'external' else 'person'})")
+                     + ("person-year" if per == 1 else f"{per:,.0f} person-years") + ")")
     if bounds is not None:
         lines.append(f"{_file_name(bounds.source)}: area boundaries (read in their own CRS, "
                      f"drawn in {bounds.crs})")
