@@ -214,7 +214,9 @@ def select_areas(area: StudyArea, *, areas: Sequence[str] = (), area_names: Sequ
     for ident in areas:
         ident = str(ident).strip()
         if ident not in index:
-            close = difflib.get_close_matches(ident, ids, n=3, cutoff=0.6)
+            folded = {str(v).casefold(): str(v) for v in ids}
+            close = [folded[c] for c in difflib.get_close_matches(ident.casefold(), list(folded),
+                                                                  n=3, cutoff=0.6)]
             hint = (f"did you mean {', '.join(repr(c) for c in close)}?" if close else
                     f"ids look like {', '.join(repr(v) for v in ids[:3])}")
             raise ScanParameterError("areas", f"location ids of the study area "
@@ -222,9 +224,9 @@ def select_areas(area: StudyArea, *, areas: Sequence[str] = (), area_names: Sequ
         chosen.append(index[ident])
     labels = []
     for text in area_names:
-        hits, what = _match_name(text, names, wards, area.source)
+        hits, what, matched = _match_name(text, names, wards, area.source)
         chosen += hits
-        labels.append((text.strip(), what, len(hits)))
+        labels.append((matched, what, hits))
     chosen = list(dict.fromkeys(chosen))
     idx = np.array(chosen, dtype=np.int64)
     kind = "name" if area_names and not areas else "areas"
@@ -239,14 +241,15 @@ def select_areas(area: StudyArea, *, areas: Sequence[str] = (), area_names: Sequ
                      names=tuple(t for t, _, _ in labels))
 
 
-def _match_name(text: str, names, wards, source: str) -> tuple[list[int], str]:
+def _match_name(text: str, names, wards, source: str) -> tuple[list[int], str, str]:
+    """(indices, "name" or "ward", the name as the file writes it)."""
     key = _norm(text)
     for what, values in (("name", names), ("ward", wards)):
         if values is None:
             continue
         hits = [i for i, v in enumerate(values) if _norm(v) == key and key]
         if hits:
-            return hits, what
+            return hits, what, str(values[hits[0]]).strip()
     pool = sorted({str(v) for values in (names, wards) if values is not None for v in values
                    if str(v).strip()})
     if not pool:
@@ -313,16 +316,17 @@ def _select_near(area, near, radius, polygons, ids, names) -> Selection:
 
 def _label(area, idx, names, name_labels) -> str:
     ids = area.ids
-    if name_labels:
-        parts = []
-        for text, what, n in name_labels:
-            parts.append(f"{text} ({n} areas)" if n > 1 else
-                         f"{text} ({ids[idx[0]]})" if len(idx) == 1 else text)
-        return " and ".join(parts)
-
     def one(i):
         nm = names[i] if names is not None and names[i] else ""
         return f"{ids[i]} ({nm})" if nm else str(ids[i])
+
+    if name_labels:
+        parts = []
+        for text, what, hits in name_labels:
+            kind = " ward" if what == "ward" else ""
+            parts.append(f"{text}{kind} ({len(hits)} areas)" if len(hits) > 1 else
+                         one(hits[0]) if what == "name" else f"{text}{kind} ({ids[hits[0]]})")
+        return " and ".join(parts)
 
     if len(idx) <= 3:
         return " and ".join(one(i) for i in idx) if len(idx) < 3 else \
