@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from contextlib import contextmanager
+
 from .common import add_long_form_options, add_options, crs_option, progress_bar
 
 EPILOG = """\
@@ -116,7 +118,7 @@ def run(args) -> int:
     check_out(args.out)
     _check_files(args)
     crs = DEFAULT_CRS if args.crs is None else (None if args.crs == "none" else args.crs)
-    with progress_bar(args.n_replications, not args.quiet, desc="borough scan") as progress:
+    with _lazy_bar(args.n_replications, not args.quiet) as progress:
         d = write_inquiry(
             args.out, args.data, locations=args.locations, strata=args.strata,
             reference_rates=args.reference_rates, years=args.years, rate_per=args.rate_per,
@@ -140,6 +142,27 @@ def run(args) -> int:
         print(f"\noutputs in {args.out}/ (inquiry.json"
               + (", report.html" if _has_report(args.out) else "") + ", borough-scan/)")
     return 0
+
+
+@contextmanager
+def _lazy_bar(total: int, enabled: bool):
+    """A progress bar that appears only when the borough scan starts replicating, so that an
+    input error stays a single line on stderr."""
+    with contextmanager(lambda: (yield))():
+        state: dict = {}
+
+        def update(done, _total):
+            if "bar" not in state:
+                state["cm"] = progress_bar(total, enabled, desc="borough scan")
+                state["bar"] = state["cm"].__enter__()
+            if state["bar"] is not None:
+                state["bar"](done, _total)
+
+        try:
+            yield update
+        finally:
+            if "cm" in state:
+                state["cm"].__exit__(None, None, None)
 
 
 def _has_report(out) -> bool:
