@@ -125,7 +125,7 @@ def test_exposure_join_reads_geopackages_through_it(tmp_path):
 def test_missing_ids_are_named(tmp_path):
     path = _write(tmp_path / "b.gpkg", list(SQUARES.values()), {"id": list(SQUARES)})
     with pytest.raises(ScanInputError, match=r"b\.gpkg, field 'id': 2 of 3 study location\(s\) "
-                       r"have no boundary \('E01000009', 'E01000008'\); the ids were read from "
+                       r"have no boundary, e\.g\. 'E01000009', 'E01000008'; the ids were read from "
                        r"column 'id', which holds e\.g\. 'E01000001'"):
         read_boundaries(path, ids=["E01000009", "E01000001", "E01000008"])
 

@@ -67,7 +67,7 @@ def add_long_form_options(p, *, title: str = "long-form input (one row per area 
     :func:`scan.io.long.read_long_csv` (DATA.csv is then id,<strata>,cases,population[,year])."""
     g = p.add_argument_group(title)
     g.add_argument("--locations", default=None, metavar="FILE",
-                   help="locations CSV id,x,y[,name]: DATA.csv is then the long form "
+                   help="locations CSV id,x,y[,name]: the cases CSV is then the long form "
                         "id,<strata columns>,cases,population[,year]")
     g.add_argument("--strata", type=comma_list, default=PARAMS["strata"].default,
                    metavar="COLUMNS", help=PARAMS["strata"].help)

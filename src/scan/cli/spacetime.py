@@ -18,6 +18,7 @@ def add_parser(sub):
                         "YYYY-MM-DD, YYYY-MM or YYYY; with --locations, one row per area, "
                         "stratum and year: id,<strata>,year,cases,population")
     add_options(p, ("model", "analysis"), model=("poisson", "permutation"))
+    add_long_form_options(p, title="long-form input (one row per area x stratum x year)")
     g = p.add_argument_group("coordinates")
     add_options(g, ("coordinates",))
     g.add_argument("--crs", type=crs_option, default=None, metavar="EPSG:XXXX",
@@ -35,7 +36,6 @@ def add_parser(sub):
     t.add_argument("--end", default=None, help="study period end (YYYY, YYYY/MM/DD)")
     add_options(t, ("time_aggregation", "aggregation_length", "max_temporal_fraction",
                     "max_temporal_length", "min_temporal_length", "n_earlier_analyses"))
-    add_long_form_options(p)
     add_window_options(p)
     add_inference_options(p)
     add_output_options(p)

@@ -854,8 +854,8 @@ def verdict(d: dict) -> dict:
     f = d["focused"]
     paragraphs.append(
         "Tests centred on the reported place, which take the areas in order of distance from "
-        f"it and compare them with the rest of the study area: Stone's test {_fmt_p(f['stone']['p_value'])}, "
-        f"focused scan {_fmt_p(f['scan']['p_value'])}"
+        "it and compare them with the rest of the study area: Stone's test "
+        f"{_fmt_p(f['stone']['p_value'])}, focused scan {_fmt_p(f['scan']['p_value'])}"
         + (f", Besag-Newell {_fmt_p(f['besag_newell']['p_value'])}" if f.get("besag_newell")
            else "") + ".")
     ex = d.get("exposure")

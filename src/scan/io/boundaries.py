@@ -136,8 +136,8 @@ def _missing_ids(missing: list[str], n: int, source: str, column: str, found) ->
     shown = ", ".join(repr(v) for v in missing[:_SHOWN])
     more = f" and {len(missing) - _SHOWN} more" if len(missing) > _SHOWN else ""
     example = ", ".join(repr(v) for v in list(found)[:3])
-    return ScanInputError(f"{len(missing)} of {n} study location(s) have no boundary ({shown}"
-                          f"{more}); the ids were read from column '{column}', which holds "
+    return ScanInputError(f"{len(missing)} of {n} study location(s) have no boundary, e.g. "
+                          f"{shown}{more}; the ids were read from column '{column}', which holds "
                           f"e.g. {example}: pass id_column= (CLI: the file's id column must be "
                           "named id or be an ONS code column) or add the missing polygons",
                           file=source, field=column)
@@ -267,10 +267,13 @@ def read_boundaries(path: str | os.PathLike, *, ids: Sequence[str] | None = None
     if not os.access(path, os.R_OK):
         raise ScanInputError("cannot be read: permission denied", file=file)
     if path.suffix.lower() in _CSV_SUFFIXES:
-        b = _read_wkt_csv(path, ids=ids, id_column=id_column, name_column=name_column, crs=crs)
-    else:
-        b = _read_gis(path, ids=ids, id_column=id_column, name_column=name_column, crs=crs,
-                      layer=layer)
+        b, column = _read_wkt_csv(path, ids=ids, id_column=id_column, name_column=name_column,
+                                  crs=crs)
+        b = b.select(ids) if ids is not None else b
+        _check_not_lonlat(b.polygons, b.crs, file, column)
+        return b
+    b = _read_gis(path, ids=ids, id_column=id_column, name_column=name_column, crs=crs,
+                  layer=layer)
     return b.select(ids) if ids is not None else b
 
 
@@ -340,7 +343,7 @@ def _read_gis(path: Path, *, ids, id_column, name_column, crs, layer) -> Boundar
                       name_column=name_col)
 
 
-def _read_wkt_csv(path: Path, *, ids, id_column, name_column, crs) -> Boundaries:
+def _read_wkt_csv(path: Path, *, ids, id_column, name_column, crs) -> tuple[Boundaries, str]:
     import pandas as pd
     import shapely
 
@@ -393,10 +396,9 @@ def _read_wkt_csv(path: Path, *, ids, id_column, name_column, crs) -> Boundaries
             raise ScanInputError(f"not a WKT geometry ({_first_line(err)})", file=file,
                                  line=k + 2, field=geometry_col) from None
     _check_polygons(geoms, the_ids, file, where)
-    _check_not_lonlat(geoms, the_crs, file, geometry_col)
     names = tuple(v.strip() for v in df[name_col]) if name_col is not None else None
     return Boundaries(ids=tuple(the_ids), polygons=tuple(geoms), names=names, crs=the_crs,
-                      source=file, id_column=id_col, name_column=name_col)
+                      source=file, id_column=id_col, name_column=name_col), geometry_col
 
 
 def _as_text(value) -> str:
