@@ -148,21 +148,21 @@ def run(args) -> int:
 def _lazy_bar(total: int, enabled: bool):
     """A progress bar that appears only when the borough scan starts replicating, so that an
     input error stays a single line on stderr."""
-    with contextmanager(lambda: (yield))():
-        state: dict = {}
+    opened: list = []
 
-        def update(done, _total):
-            if "bar" not in state:
-                state["cm"] = progress_bar(total, enabled, desc="borough scan")
-                state["bar"] = state["cm"].__enter__()
-            if state["bar"] is not None:
-                state["bar"](done, _total)
+    def update(done, _total):
+        if not opened:
+            cm = progress_bar(total, enabled, desc="borough scan")
+            opened.append((cm, cm.__enter__()))
+        bar = opened[0][1]
+        if bar is not None:
+            bar(done, _total)
 
-        try:
-            yield update
-        finally:
-            if "cm" in state:
-                state["cm"].__exit__(None, None, None)
+    try:
+        yield update
+    finally:
+        for cm, _ in opened:
+            cm.__exit__(None, None, None)
 
 
 def _has_report(out) -> bool:
