@@ -157,7 +157,7 @@ def main(argv=None) -> int:
     a = d["areas"][0]
     key = {"area": f"{a['id']} ({a['name']}), {WARD} ward", "observed": a["observed"],
            "expected": round(a["expected"], 2), "sir": round(a["sir"], 3),
-           "sir_ci95": [round(v, 3) for v in a["sir_ci95"]], "p_value": round(a["p_value"], 4),
+           "sir_ci95": [round(v, 3) for v in a["sir_ci95"]], "p_value": float(f"{a['p_value']:.3g}"),
            "reference": d["reference"], "headline": d["verdict"]["headline"]}
     print(json.dumps(key, indent=1, ensure_ascii=False))
     print(f"\noutputs in {args.out}/")

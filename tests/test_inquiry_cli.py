@@ -93,7 +93,8 @@ def test_inquiry_by_name_and_by_point(long_files, tmp_path):
     d = json.loads((tmp_path / "p" / "inquiry.json").read_text())
     assert d["focus"]["kind"] == "point" and d["focus"]["radius"] == 400
     assert d["focus"]["ids"][0] == INQUIRY_AREA and d["focus"]["x"] == round(x + 10)
-    assert d["focus"]["label"] == f"400 m around {x + 10:,.0f}, {y:,.0f}"
+    assert d["focus"]["label"] == (f"the {len(d['focus']['ids'])} areas within 400 m of "
+                                   f"{x + 10:,.0f}, {y:,.0f}")
 
 
 @pytest.mark.parametrize("extra, message", [

@@ -237,7 +237,7 @@ def test_select_by_point(named):
     assert s.kind == "point" and area.ids[s.indices].tolist() == ["A"] and s.radius is None
     s = select_areas(area, near=(0, 0), radius=150)           # A at 0, B and C at 100
     assert area.ids[s.indices].tolist() == ["A", "B", "C"] and s.focus == (0.0, 0.0)
-    assert s.label == "150 m around 0, 0"
+    assert s.label == "the 3 areas within 150 m of 0, 0"
     # with polygons the circle needs only to reach the area: D's square starts at 250, 250
     # (354 m away) while its centre is 424 m away
     squares = [shapely.box(x - 50, y - 50, x + 50, y + 50) for x, y in area.coords]

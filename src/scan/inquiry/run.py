@@ -309,7 +309,9 @@ def _select_near(area, near, radius, polygons, ids, names) -> Selection:
     if radius is None:
         label = f"the area at {x:,.0f}, {y:,.0f}: " + _label(area, idx, names, ())
     else:
-        label = f"{radius:,.0f} {units} around {x:,.0f}, {y:,.0f}"
+        n = len(idx)
+        label = (f"the {n} areas" if n > 1 else "the area") + \
+            f" within {radius:,.0f} {units} of {x:,.0f}, {y:,.0f}"
     return Selection(kind="point", indices=idx, focus=(x, y), label=label, x=x, y=y,
                      radius=None if radius is None else float(radius))
 
@@ -724,9 +726,8 @@ def _exposure(area, result, sel, exposure, year, bounds, alpha, threads):
     if grid_ds is not None:
         name = map_pollutant if map_pollutant in grid_ds.data_vars else next(
             iter(grid_ds.data_vars))
-        grid = grid_ds[name]
-        grid.attrs.setdefault("units", UNITS)
-        grid.attrs.setdefault("source", source)
+        grid = grid_ds[name].copy(deep=False)
+        grid.attrs = {"units": UNITS, "source": labels.get(name, source), **grid.attrs}
         map_pollutant = name
     return out, result, grid, map_pollutant
 
@@ -822,12 +823,12 @@ def verdict(d: dict) -> dict:
         first += f" An excess this large would happen by chance {chance}{ptext}."
         head = (f"Yes: there is a statistically significant excess of {cond} in {label}"
                 + ("." if suppressed else
-                   f" ({_fmt_num(row['sir'], 2)} times the expected number, {_fmt_p(p)})."))
+                   f": {_fmt_num(row['sir'], 2)} times the expected number ({_fmt_p(p)})."))
     else:
         first += f" That is not more than chance would explain{ptext}."
         head = (f"No: the number of {cond} in {label} is not more than chance would explain"
                 + ("." if suppressed else
-                   f" ({_fmt_num(row['sir'], 2)} times the expected number, {_fmt_p(p)})."))
+                   f": {_fmt_num(row['sir'], 2)} times the expected number ({_fmt_p(p)})."))
     b = d["borough_scan"]
     several = len(d["areas"]) > 1
     if b["area_in_significant_cluster"]:
