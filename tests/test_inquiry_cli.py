@@ -89,12 +89,15 @@ def test_inquiry_by_name_and_by_point(long_files, tmp_path):
         d["focus"]["ids"]
     x, y = locs.loc[locs["id"] == INQUIRY_AREA, ["x", "y"]].to_numpy()[0]
     assert main(_inquiry_argv(files, tmp_path / "p", "--near", f"{x + 10:.0f},{y:.0f}",
-                              "--radius", "400", "--quiet")) == 0
+                              "--radius", "800", "--quiet")) == 0
     d = json.loads((tmp_path / "p" / "inquiry.json").read_text())
-    assert d["focus"]["kind"] == "point" and d["focus"]["radius"] == 400
+    assert d["focus"]["kind"] == "point" and d["focus"]["radius"] == 800
+    near = np.hypot(locs["x"] - (x + 10), locs["y"] - y)
+    assert sorted(d["focus"]["ids"]) == sorted(locs.loc[near <= 800, "id"])
     assert d["focus"]["ids"][0] == INQUIRY_AREA and d["focus"]["x"] == round(x + 10)
-    assert d["focus"]["label"] == (f"the {len(d['focus']['ids'])} areas within 400 m of "
-                                   f"{x + 10:,.0f}, {y:,.0f}")
+    n = len(d["focus"]["ids"])
+    assert n > 1 and d["focus"]["label"] == f"the {n} areas within 800 m of {x + 10:,.0f}, " \
+        f"{y:,.0f}"
 
 
 @pytest.mark.parametrize("extra, message", [
