@@ -31,8 +31,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 import reference_spacetime as ref  # noqa: E402
-from scan.spacetime import (borough_spacetime, build_spacetime_data,  # noqa: E402
-                            spacetime_scan)
+
+from scan.data import build_spacetime_data  # noqa: E402
+from scan.datasets import borough_spacetime  # noqa: E402
+from scan.spacetime import spacetime_scan  # noqa: E402
 from scan.windows import build_windows  # noqa: E402
 
 R = 999

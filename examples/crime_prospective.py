@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from scan.spacetime import build_spacetime_data, spacetime_scan
+from scan.data import build_spacetime_data
+from scan.spacetime import spacetime_scan
 
 FILES = ("lbbd_lsoa11_crime_counts_2011_2021.csv", "lbbd_lsoa11_pwc.csv",
          "lbbd_lsoa11_pop_mid2019.csv")

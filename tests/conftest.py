@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -39,3 +40,27 @@ def random_dataset(seed, model="poisson", coordinates="cartesian", n=None):
     # unique ids even when coordinates repeat
     return scan.study_area(ids, x, y, cases, population, coordinates=coordinates, crs=None,
                            model=model, source=f"random-{seed}")
+
+
+SATSCAN_BUILD = Path(os.environ.get("SCAN_SATSCAN_BUILD", "/work/satscan-build"))
+"""A SaTScan 10.3 command-line build (outside the project; see the README's "Checked
+against"): tests that compare with it skip when it is absent, as on CI."""
+
+
+@pytest.fixture(scope="session")
+def satscan():
+    """``run(prm, out_dir, **overrides) -> parsed results`` with SaTScan itself, or a skip."""
+    runner = SATSCAN_BUILD / "run_satscan.sh"
+    if not (SATSCAN_BUILD / "bin" / "satscan").is_file() or not runner.is_file():
+        pytest.skip("SaTScan build absent (set SCAN_SATSCAN_BUILD to a build folder)")
+    import subprocess
+
+    sys.path.insert(0, str(SATSCAN_BUILD))
+    from satscan_results import load_results
+
+    def run(prm, out_dir, **overrides):
+        args = [str(runner), str(prm), str(out_dir)] + [f"{k}={v}" for k, v in overrides.items()]
+        subprocess.run(args, check=True, capture_output=True, text=True, timeout=600)
+        return load_results(str(out_dir))
+
+    return run

@@ -13,7 +13,6 @@ it builds every cylinder's counts at once from prefix sums and takes the maximum
 from __future__ import annotations
 
 import numpy as np
-
 import reference
 
 

@@ -133,8 +133,6 @@ def test_kill_9_then_resume_equals_an_uninterrupted_run(tmp_path):
     ("[batch]\nseed = 1\n", r"no \[\[analysis\]\] or \[\[surveillance\]\] entries"),
     ("[batch]\nsped = 1\n[[analysis]]\nname='a'\ncommand='spatial'\ndata='x.csv'\n",
      r"unknown \[batch\] key\(s\) \['sped'\]"),
-    ("[[analysis]]\ncommand='spatial'\ndata='x.csv'\n", r"lacks 'name'"),
-    ("[[analysis]]\nname='a'\ncommand='temporal'\ndata='x.csv'\n", r"command 'temporal' is not one of"),
     ("[[analysis]]\nname='a'\ncommand='spatial'\ndata='builtin:borough'\n"
      "[[analysis]]\nname='a'\ncommand='spatial'\ndata='builtin:borough'\n", r"\['a'\] appear more than once"),
     ("[batch\n", r"not valid TOML"),
@@ -144,6 +142,30 @@ def test_config_errors_name_the_problem(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(ScanInputError, match=message):
         run_batch(path, tmp_path / "out", quiet=True)
+
+
+@pytest.mark.parametrize("entry,message", [
+    ("command='spatial'\ndata='x.csv'\n", r"\[\[analysis\]\] #1: .*lacks 'name'"),
+    ("name='a'\ncommand='temporal'\ndata='x.csv'\n", r"command 'temporal' is not one of"),
+    ("name='a'\ncommand='spatial'\ndata='builtin:borough'\nreplcations=9\n",
+     r"analysis 'a': .*'replcations'.*allowed:"),
+    ("name=''\ncommand='spatial'\ndata='builtin:borough'\n", r"name '' is not a plain folder name"),
+    ("name='../up'\ncommand='spatial'\ndata='builtin:borough'\n",
+     r"name '../up' is not a plain folder name"),
+])
+def test_a_wrong_entry_fails_alone(tmp_path, entry, message):
+    """A typo in one analysis names that analysis; the others still run."""
+    path = tmp_path / "b.toml"
+    path.write_text("[batch]\nreplications = 9\n[[analysis]]\n" + entry
+                    + "[[analysis]]\nname='good'\ncommand='spatial'\ndata='builtin:borough'\n")
+    counts = run_batch(path, tmp_path / "out", quiet=True)
+    assert counts["failed"] == 1 and counts["finished"] == 1
+    failed = [e for e in events(tmp_path / "out") if e["event"] == "failed"]
+    assert len(failed) == 1
+    import re
+
+    assert re.search(message, failed[0]["error"]), failed[0]["error"]
+    assert sorted(p.name for p in (tmp_path / "out" / "analyses").iterdir()) == ["good"]
 
 
 def test_failed_analysis_is_logged_and_others_finish(tmp_path):

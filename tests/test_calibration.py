@@ -1,5 +1,4 @@
 """Null calibration: under the null the test rejects at 5% about 5% of the time."""
-import math
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """Log-likelihood ratios against closed forms and published values."""
 import math
 
-import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st

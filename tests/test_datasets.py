@@ -10,10 +10,22 @@ import shapely
 from shapely.geometry import Point
 
 from scan import datasets
-from scan.datasets import (AGE_BANDS, CANCER, CANCER_CLUSTER_IDS, CANCER_RELATIVE_RISK, EXTENT,
-                           FLU_OUTBREAK_IDS, FLU_OUTBREAK_RELATIVE_RISK, FLU_OUTBREAK_WEEKS,
-                           RESPIRATORY, STRATA, borough_study_area, borough_weekly,
-                           load_borough, write_borough_csv)
+from scan.datasets import (
+    AGE_BANDS,
+    CANCER,
+    CANCER_CLUSTER_IDS,
+    CANCER_RELATIVE_RISK,
+    EXTENT,
+    FLU_OUTBREAK_IDS,
+    FLU_OUTBREAK_RELATIVE_RISK,
+    FLU_OUTBREAK_WEEKS,
+    RESPIRATORY,
+    STRATA,
+    borough_study_area,
+    borough_weekly,
+    load_borough,
+    write_borough_csv,
+)
 from scan.errors import ScanParameterError
 
 REAL_POP = Path("/work/shared/data/real/lbbd_lsoa11_pop_mid2019.csv")

@@ -60,7 +60,8 @@ def test_dask_equals_threads_for_any_block_size(client, model, direction):
 @pytest.mark.parametrize("model, analysis", [("poisson", "retrospective"),
                                              ("permutation", "prospective")])
 def test_spacetime_dask_equals_threads(client, model, analysis):
-    from scan.spacetime import borough_spacetime, spacetime_scan
+    from scan.datasets import borough_spacetime
+    from scan.spacetime import spacetime_scan
 
     data = borough_spacetime(weeks=10)
     kw = dict(model=model, analysis=analysis, n_replications=300, rng=3)

@@ -10,8 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scan.errors import ScanInputError, ScanParameterError
-from scan.exposure.grids import (canonical_pollutant, make_dataset, pollutant_from_filename,
-                                 read_grid, read_grids, write_netcdf)
+from scan.exposure.grids import (
+    canonical_pollutant,
+    make_dataset,
+    pollutant_from_filename,
+    read_grid,
+    read_grids,
+    write_netcdf,
+)
 
 DATA = Path(__file__).parent / "data" / "exposure"
 LAEI_2019 = DATA / "laei_LAEI2019v3_CorNOx15_NO2.csv"

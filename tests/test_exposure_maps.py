@@ -55,3 +55,27 @@ def test_map_pollutant_missing_from_dataset(tmp_path):
     with pytest.raises(ScanParameterError, match=r"parameter 'pollutant' must be a variable of "
                                                  r"the grid Dataset: NO2; got 'PM25'"):
         plot_map(tmp_path / "bad.png", grid=north_high_grid(), pollutant="PM2.5")
+
+
+def _cyan_centroid(path):
+    """Mean column and row of the circle-coloured pixels (#00b3b3), as fractions of the image."""
+    from matplotlib.image import imread
+
+    image = imread(path)[..., :3]
+    cyan = (np.abs(image[..., 0] - 0.0) < 0.15) & (np.abs(image[..., 1] - 0.70) < 0.15) & \
+        (np.abs(image[..., 2] - 0.70) < 0.15)
+    rows, cols = np.nonzero(cyan)
+    assert rows.size > 200, "no cluster circle drawn"
+    return cols.mean() / image.shape[1], rows.mean() / image.shape[0]
+
+
+def test_the_cluster_circle_is_drawn_where_the_cluster_is(tmp_path):
+    """Content, not size: the circle's pixels sit west/east and north/south as its centre."""
+    ds = north_high_grid()
+    xs, ys = [545_100, 546_900], [184_100, 185_900]
+    kw = dict(grid=ds["NO2"], x=xs, y=ys, outline=box(545_000, 184_000, 547_000, 186_000))
+    west = plot_map(tmp_path / "w.png", circles=[(545_300, 185_700, 150, "1")], **kw)
+    east = plot_map(tmp_path / "e.png", circles=[(546_700, 184_300, 150, "1")], **kw)
+    (wx, wy), (ex, ey) = _cyan_centroid(west), _cyan_centroid(east)
+    assert wx < 0.45 < ex          # west of the map's middle, then east of it
+    assert wy < ey                 # north (up, smaller row) then south

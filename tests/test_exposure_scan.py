@@ -10,7 +10,7 @@ import scan
 from scan.cli import main
 from scan.datasets import load_borough
 from scan.exposure.adjust import adjusted_scan, fit_exposure, survives
-from scan.exposure.join import values_from_table, with_exposure
+from scan.exposure.join import with_exposure
 from scan.exposure.summary import polygon_means
 from scan.exposure.synthetic import synthetic_laei
 

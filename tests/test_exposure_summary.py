@@ -5,13 +5,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import shapely
 from shapely.geometry import Point, box
 
 from scan.errors import ScanInputError, ScanParameterError
 from scan.exposure.grids import make_dataset
-from scan.exposure.summary import (AIR_QUALITY_LIMITS, cluster_exposure, exposure_table,
-                                   polygon_means, read_location_table, sample_points)
+from scan.exposure.summary import (
+    AIR_QUALITY_LIMITS,
+    cluster_exposure,
+    exposure_table,
+    polygon_means,
+    read_location_table,
+    sample_points,
+)
 
 DATA = Path(__file__).parent / "data" / "exposure"
 SHARED = next((p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared"))

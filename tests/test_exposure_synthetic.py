@@ -9,8 +9,8 @@ import pytest
 import shapely
 import xarray as xr
 
-from scan.exposure.summary import polygon_means, sample_points
 from scan.datasets import load_borough
+from scan.exposure.summary import polygon_means, sample_points
 from scan.exposure.synthetic import BOROUGH_EXTENT, ROADS, synthetic_laei
 
 SHARED = next((p for p in (Path(__file__).resolve().parents[2] / "shared", Path("/work/shared"))

@@ -21,7 +21,6 @@ from scan.io.long import read_long_csv
 from scan.montecarlo import null_problem, replicate_maxima
 from scan.windows import Windows, build_windows
 
-
 # --- SIR ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("o, e", [(0, 2.0), (1, 1.0), (3, 1.2), (10, 4.5), (57, 60.3),

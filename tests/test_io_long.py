@@ -263,7 +263,7 @@ def test_years_with_a_year_column_is_refused(tmp_path, files):
 
 
 def test_missing_file_is_named(files, tmp_path):
-    with pytest.raises(ScanInputError, match=r"nowhere\.csv: no such locations file"):
+    with pytest.raises(ScanInputError, match=r"nowhere\.csv: locations file was not found"):
         read_long_csv(files["cases"], locations=tmp_path / "nowhere.csv", crs=None)
 
 

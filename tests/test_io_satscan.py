@@ -12,9 +12,15 @@ from hypothesis import strategies as st
 
 from scan.errors import ScanInputError, ScanParameterError
 from scan.io.csv import read_csv
-from scan.io.satscan import (census_instant, parse_date, prm_settings, read_counts, read_geo,
-                             read_population, read_prm, read_satscan, read_satscan_data,
-                             time_averaged_population)
+from scan.io.prm import prm_settings, read_prm
+from scan.io.satscan import (
+    read_counts,
+    read_geo,
+    read_population,
+    read_satscan,
+    read_satscan_data,
+)
+from scan.timeline import census_instant, parse_date, time_averaged_population
 
 SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "reference" / "satscan_samples"
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason="reference data absent")

@@ -64,7 +64,7 @@ def test_replicate_kernel_max_equals_exhaustive_max(model, direction, block):
     draws = np.ascontiguousarray(draws, dtype=np.int32)
     out = np.zeros(block)
     K.block_maxima(wins.offsets, wins.neighbors, weights, draws, C, W, K.MODEL_CODES[model],
-                   K.DIRECTION_CODES[direction], 2, out)
+                   K.DIRECTION_CODES[direction], 2, np.ones(wins.n_rows), out)
     ref_wins = reference.windows(area.coords, weights)
     for b in range(block):
         want = reference.max_llr(ref_wins, draws[:, b], weights, model, direction)
@@ -91,6 +91,44 @@ def test_equal_llr_clusters_rank_fewer_locations_first():
                 max_population_fraction=0.5, max_radius=None)
     analysis = SimpleNamespace(data=SimpleNamespace(n_locations=3),
                                members=lambda windows, row, size: windows.members(row, size))
-    kept = no_overlap(Candidates(llr=np.array([5.0, 5.0, 5.0]), size=np.array([2, 1, 1])), w,
+    kept = no_overlap(Candidates(statistic=np.array([5.0, 5.0, 5.0]), size=np.array([2, 1, 1])), w,
                       analysis)
     assert kept == [1, 2]
+
+
+@pytest.mark.parametrize("model", ["poisson", "bernoulli"])
+@pytest.mark.parametrize("direction", ["high", "low", "both"])
+def test_row_scales_multiply_the_statistic_exactly(model, direction):
+    """Per-row multipliers (the non-compactness penalty of ellipses): the observed kernel and
+    the bound-skipping replicate kernel both give max over windows of LLR x scale[row]."""
+    area = random_dataset(11, model, n=16)
+    weights, C, W = model_arrays(area, model)
+    wins = build_windows(area.coords, weights, max_population_fraction=0.5)
+    rng = np.random.default_rng(3)
+    scale = rng.uniform(0.3, 1.0, wins.n_rows)
+    ref_wins = reference.windows(area.coords, weights)
+    best_llr = np.zeros(wins.n_rows)
+    best_size = np.zeros(wins.n_rows, dtype=np.int64)
+    K.best_window_per_centre(wins.offsets, wins.neighbors, weights, area.cases.astype(float), C,
+                             W, K.MODEL_CODES[model], K.DIRECTION_CODES[direction], 2, scale,
+                             best_llr, best_size)
+    for i, members in enumerate(ref_wins):
+        want = max([reference.window_llr(area.cases[members[:k + 1]].sum(),
+                                         weights[members[:k + 1]].sum(), C, W, model, direction)
+                    for k in range(len(members))], default=0.0) * scale[i]
+        assert best_llr[i] == pytest.approx(want, rel=1e-9, abs=1e-300)
+    if model == "poisson":
+        draws = rng.multinomial(int(C), weights / weights.sum(), size=32).T
+    else:
+        draws = np.stack([rng.multivariate_hypergeometric(area.population.astype(np.int64), int(C))
+                          for _ in range(32)], axis=1)
+    draws = np.ascontiguousarray(draws, dtype=np.int32)
+    out = np.zeros(32)
+    K.block_maxima(wins.offsets, wins.neighbors, weights, draws, C, W, K.MODEL_CODES[model],
+                   K.DIRECTION_CODES[direction], 2, scale, out)
+    for b in range(32):
+        want = max(max([reference.window_llr(draws[members[:k + 1], b].sum(),
+                                             weights[members[:k + 1]].sum(), C, W, model,
+                                             direction) for k in range(len(members))],
+                       default=0.0) * scale[i] for i, members in enumerate(ref_wins))
+        assert out[b] == pytest.approx(want, rel=1e-9, abs=1e-300)

@@ -3,13 +3,13 @@ import math
 
 import numpy as np
 import pytest
-
 import reference
 import reference_spacetime as ref
+
 from scan import _st_kernels as SK
-from scan.montecarlo import replicate_maxima, replicate_states
-from scan.spacetime import (SpaceTimeNullProblem, build_spacetime_data, recurrence_interval,
-                            spacetime_scan)
+from scan.data import build_spacetime_data
+from scan.montecarlo import SpaceTimeNullProblem, replicate_maxima, replicate_states
+from scan.spacetime import recurrence_interval, spacetime_scan
 
 START = np.datetime64("2020-01-01")
 
@@ -105,7 +105,7 @@ def test_block_kernel_exact_against_numpy(seed, prospective):
     first_end = data.n_intervals if prospective else 1
     out = np.zeros(B)
     SK.block_maxima_st(w.offsets, w.neighbors, draws, cum_e, float(C), 1, max_len, first_end, 2,
-                       out)
+                       np.ones(w.n_rows), out)
     circles = reference.windows(data.coords, data.expected.sum(axis=1))
     for b, tab in enumerate(tables):
         want = ref.max_llr_numpy(circles, tab, data.expected, 1, max_len, prospective)
@@ -120,18 +120,15 @@ def test_numpy_reference_agrees_with_slow_reference():
         pytest.approx(slow, rel=1e-12)
 
 
+@pytest.mark.skipif(__import__("numba").config.NUMBA_NUM_THREADS < 2,
+                    reason="one thread only: thread invariance cannot be shown here")
 @pytest.mark.parametrize("model", ["poisson", "permutation"])
 def test_null_thread_invariance_and_prefix(model):
-    import numba
-
     data = random_spacetime(3, with_population=model == "poisson")
-    full = spacetime_scan(data, model=model, n_replications=150, rng=7).null_distribution
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = spacetime_scan(data, model=model, n_replications=150, rng=7).null_distribution
-    finally:
-        numba.set_num_threads(before)
+    full = spacetime_scan(data, model=model, n_replications=150, rng=7,
+                          threads=2).null_distribution
+    one = spacetime_scan(data, model=model, n_replications=150, rng=7,
+                         threads=1).null_distribution
     prefix = spacetime_scan(data, model=model, n_replications=70, rng=7).null_distribution
     np.testing.assert_array_equal(full, one)
     np.testing.assert_array_equal(full[:70], prefix)
@@ -153,7 +150,7 @@ def test_problem_ranges_and_chunks_identical():
         offsets=w.offsets, neighbors=w.neighbors, cum_expected=cum_e,
         total_cases=float(data.total_cases), min_len=1, max_len=3, first_end=1, min_cases=2,
         null_kind=SK.MULTINOMIAL, prob=prob, alias=alias, case_loc=np.zeros(0, np.int64),
-        case_time=np.zeros(0, np.int64), entropy=res.seed)
+        case_time=np.zeros(0, np.int64), entropy=res.seed, scale=np.ones(w.n_rows))
     whole = problem.run(0, 130)
     parts = np.concatenate([problem.run(0, 5), problem.run(5, 100), problem.run(100, 130)])
     np.testing.assert_array_equal(whole, parts)
@@ -204,7 +201,7 @@ def test_observed_maximum_equals_block_kernel_on_observed_data():
     cum_e[:, 1:] = np.cumsum(data.expected, axis=1)
     out = np.zeros(1)
     SK.block_maxima_st(w.offsets, w.neighbors, draws, cum_e, float(data.total_cases), 1,
-                       res.parameters["max_temporal_intervals"], 1, 2, out)
+                       res.parameters["max_temporal_intervals"], 1, 2, np.ones(w.n_rows), out)
     assert out[0] == pytest.approx(res.statistic, rel=1e-12)
 
 

@@ -9,10 +9,14 @@ from conftest import REFERENCE, needs_reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from scan.data import build_spacetime_data
+from scan.datasets import borough_spacetime
 from scan.errors import ScanInputError
-from scan.spacetime import (borough_spacetime, build_spacetime_data, interval_person_time,
-                            max_temporal_intervals, read_satscan_spacetime, read_spacetime_csv,
-                            satscan_prm_spacetime, spacetime_scan, time_intervals)
+from scan.io.prm import satscan_prm_spacetime
+from scan.io.satscan import read_satscan_spacetime
+from scan.io.spacetime_csv import read_spacetime_csv
+from scan.spacetime import spacetime_scan
+from scan.timeline import interval_person_time, max_temporal_intervals, time_intervals
 
 D = np.datetime64
 SAMPLES = REFERENCE / "satscan_samples"
@@ -42,7 +46,7 @@ def test_intervals_exact_fit_and_calendar_units():
 
 
 def test_month_end_rule_as_satscan():
-    from scan.spacetime import shift_back, study_length_in_units
+    from scan.timeline import shift_back, study_length_in_units
 
     # 31 March: one month back rolls over to 1 March, two months back is 31 January
     assert str(shift_back(D("2020-03-31"), "month", 1)) == "2020-03-01"
@@ -310,7 +314,7 @@ def test_cli_errors(tmp_path, capsys):
 def test_intervals_partition_the_period(start, days, unit, length):
     """Contiguous, cover [start, end], counted back from the end (every interval but the first
     is exactly `length` units), first interval at least one whole interval when possible."""
-    from scan.spacetime import shift_back
+    from scan.timeline import shift_back
 
     start = np.datetime64(start, "D")
     end = start + days
@@ -358,8 +362,7 @@ def test_csv_population_conflict_and_case_file_without_dates(tmp_path):
     cas.write_text("A 1\nB 2\n")
     geo = tmp_path / "a.geo"
     geo.write_text("A 0 0\nB 1 1\n")
-    from scan.io.satscan import read_satscan_data
-    from scan.spacetime import satscan_spacetime_data
+    from scan.io.satscan import read_satscan_data, satscan_spacetime_data
 
     records = read_satscan_data(cas, geo=geo, dates=False)
     with pytest.raises(ScanInputError, match="the case file has no dates"):

@@ -11,12 +11,14 @@ _LAZY = {
     # data
     "study_area": ("scan.data", "study_area"),
     "StudyArea": ("scan.data", "StudyArea"),
-    "SpaceTimeData": ("scan.spacetime", "SpaceTimeData"),
+    "SpaceTimeData": ("scan.data", "SpaceTimeData"),
     # readers
     "read_csv": ("scan.io.csv", "read_csv"),
     "read_satscan": ("scan.io.satscan", "read_satscan"),
-    "read_spacetime_csv": ("scan.spacetime", "read_spacetime_csv"),
-    "read_satscan_spacetime": ("scan.spacetime", "read_satscan_spacetime"),
+    "read_spacetime_csv": ("scan.io.spacetime_csv", "read_spacetime_csv"),
+    "read_satscan_spacetime": ("scan.io.satscan", "read_satscan_spacetime"),
+    "read_long_csv": ("scan.io.long", "read_long_csv"),
+    "read_prm": ("scan.io.prm", "read_prm"),
     # analyses
     "circular_scan": ("scan.spatial", "circular_scan"),
     "spacetime_scan": ("scan.spacetime", "spacetime_scan"),
@@ -28,7 +30,7 @@ _LAZY = {
     # the embedded borough
     "load_borough": ("scan.datasets", "load_borough"),
     "borough_study_area": ("scan.datasets", "borough_study_area"),
-    "borough_spacetime": ("scan.spacetime", "borough_spacetime"),
+    "borough_spacetime": ("scan.datasets", "borough_spacetime"),
     # errors
     "ScanInputError": ("scan.errors", "ScanInputError"),
     "ScanParameterError": ("scan.errors", "ScanParameterError"),

@@ -145,13 +145,15 @@ def _may_beat_low(model, c, w, C, W, m):
 
 @nb.njit(parallel=True, cache=True)
 def best_window_per_centre(offsets, neighbors, weights, cases, C, W, model, direction,
-                           min_cases, best_llr, best_size):
-    """For each centre, the LLR and size of its best window (ties: the smallest window)."""
+                           min_cases, scale, best_llr, best_size):
+    """For each row, the test statistic (LLR x ``scale[row]``) and size of its best window
+    (ties: the smallest window)."""
     for i in nb.prange(offsets.shape[0] - 1):
         c = 0.0
         w = 0.0
         best = 0.0
         size = 0
+        s = scale[i]
         for k in range(offsets[i], offsets[i + 1]):
             j = neighbors[k]
             w += weights[j]
@@ -159,7 +161,7 @@ def best_window_per_centre(offsets, neighbors, weights, cases, C, W, model, dire
             if not _valid(model, w, C, W):
                 continue
             if _wins(direction, c, _expected(model, w, C, W), min_cases):
-                v = _llr(model, c, w, C, W)
+                v = _llr(model, c, w, C, W) * s
                 if v > best:
                     best = v
                     size = k - offsets[i] + 1
@@ -168,14 +170,17 @@ def best_window_per_centre(offsets, neighbors, weights, cases, C, W, model, dire
 
 
 @nb.njit(cache=True)
-def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min_cases, out):
-    """Maximum LLR over all windows for each replicate (column) of ``draws``.
+def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min_cases, scale,
+                 out):
+    """Maximum test statistic (LLR x ``scale[row]``) over all windows for each replicate
+    (column) of ``draws``.
 
     ``draws`` is (n_locations, B) int32: B replicates side by side, so each neighbour list is
     read once for the whole block and the per-window update is a short vector loop.  The
     logarithm is evaluated only for windows whose bound at the block's extreme count beats the
     smallest of the block's running maxima; skipped windows cannot change any maximum, so the
-    result equals the exhaustive maximum exactly.
+    result equals the exhaustive maximum exactly.  A row's scale divides the maxima it is
+    compared with (LLR x s > m exactly when LLR > m / s), so the bounds stay those of the LLR.
     """
     B = draws.shape[1]
     c = np.zeros(B, dtype=np.int32)
@@ -184,6 +189,8 @@ def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min
     for i in range(offsets.shape[0] - 1):
         c[:] = 0
         w = 0.0
+        s = scale[i]
+        inv = 1.0 / s
         for k in range(offsets[i], offsets[i + 1]):
             j = neighbors[k]
             w += weights[j]
@@ -198,17 +205,20 @@ def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min
             if not _valid(model, w, C, W):
                 continue
             e = _expected(model, w, C, W)
-            if direction != LOW and c_hi > e and _may_beat_high(model, c_hi, w, C, W, m_min):
+            if direction != LOW and c_hi > e and _may_beat_high(model, c_hi, w, C, W,
+                                                                m_min * inv):
                 for b in range(B):
-                    if c[b] > e and c[b] >= min_cases and _may_beat_high(model, c[b], w, C, W, m[b]):
-                        v = _llr(model, c[b], w, C, W)
+                    if c[b] > e and c[b] >= min_cases and _may_beat_high(model, c[b], w, C, W,
+                                                                         m[b] * inv):
+                        v = _llr(model, c[b], w, C, W) * s
                         if v > m[b]:
                             m[b] = v
                 m_min = m.min()
-            if direction != HIGH and c_lo < e and _may_beat_low(model, c_lo, w, C, W, m_min):
+            if direction != HIGH and c_lo < e and _may_beat_low(model, c_lo, w, C, W,
+                                                                m_min * inv):
                 for b in range(B):
-                    if c[b] < e and _may_beat_low(model, c[b], w, C, W, m[b]):
-                        v = _llr(model, c[b], w, C, W)
+                    if c[b] < e and _may_beat_low(model, c[b], w, C, W, m[b] * inv):
+                        v = _llr(model, c[b], w, C, W) * s
                         if v > m[b]:
                             m[b] = v
                 m_min = m.min()
@@ -218,8 +228,8 @@ def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min
 # --- Monte Carlo: a block of replications, and blocks over threads ---------------------------
 
 @nb.njit(cache=True, nogil=True)
-def _run_block(offsets, neighbors, weights, C, W, model, direction, min_cases, states, prob,
-               alias, cum_pop, out):
+def _run_block(offsets, neighbors, weights, C, W, model, direction, min_cases, scale, states,
+               prob, alias, cum_pop, out):
     """Draw the block's data sets side by side and sweep the windows once for all of them."""
     n = weights.shape[0]
     draws = np.zeros((n, states.shape[0]), dtype=np.int32)
@@ -232,12 +242,13 @@ def _run_block(offsets, neighbors, weights, C, W, model, direction, min_cases, s
         else:
             _draw_labels(state, np.int64(C), cum_pop, marks, column)
         draws[:, b] = column
-    block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min_cases, out)
+    block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min_cases, scale,
+                 out)
 
 
 @nb.njit(parallel=True, cache=True)
-def replicate_maxima_spatial(offsets, neighbors, weights, C, W, model, direction, min_cases, states,
-                             prob, alias, cum_pop, out):
+def replicate_maxima_spatial(offsets, neighbors, weights, C, W, model, direction, min_cases,
+                             scale, states, prob, alias, cum_pop, out):
     """Maxima of the replications whose xoshiro states are ``states``, in blocks of ``BLOCK``
     spread over threads; each block writes only its own slice of ``out``.  The block's work is a
     function of its own: compiled inside the parallel loop body the sweep loses about a third of
@@ -247,5 +258,5 @@ def replicate_maxima_spatial(offsets, neighbors, weights, C, W, model, direction
     for blk in nb.prange(n_blocks):
         r0 = blk * BLOCK
         r1 = min(R, r0 + BLOCK)
-        _run_block(offsets, neighbors, weights, C, W, model, direction, min_cases,
+        _run_block(offsets, neighbors, weights, C, W, model, direction, min_cases, scale,
                    states[r0:r1], prob, alias, cum_pop, out[r0:r1])

@@ -63,8 +63,9 @@ def _count_may_beat(hi_row, lo_row, e, C, m):
 
 @nb.njit(parallel=True, cache=True)
 def best_cylinder_per_centre(offsets, neighbors, cum_cases, cum_expected, C, min_len, max_len,
-                             first_end, min_cases, best_llr, best_size, best_t1, best_t2):
-    """For each centre, the LLR, circle size and time window [t1, t2) of its best cylinder.
+                             first_end, min_cases, scale, best_llr, best_size, best_t1, best_t2):
+    """For each row, the test statistic (LLR x ``scale[row]``), circle size and time window
+    [t1, t2) of its best cylinder.
 
     ``cum_cases`` and ``cum_expected`` are (n_locations, T + 1) prefix sums over time.  Centres
     with no high-rate cylinder get LLR 0 and size 0.
@@ -77,6 +78,7 @@ def best_cylinder_per_centre(offsets, neighbors, cum_cases, cum_expected, C, min
         size = 0
         b1 = 0
         b2 = 0
+        s = scale[i]
         for k in range(offsets[i], offsets[i + 1]):
             j = neighbors[k]
             for t in range(T + 1):
@@ -88,7 +90,7 @@ def best_cylinder_per_centre(offsets, neighbors, cum_cases, cum_expected, C, min
                     c = cyl_c[t2] - cyl_c[t1]
                     e = cyl_e[t2] - cyl_e[t1]
                     if _window_ok(c, e, C, min_cases):
-                        v = K.poisson_llr(c, e, C)
+                        v = K.poisson_llr(c, e, C) * s
                         if v > best:
                             best = v
                             size = k - offsets[i] + 1
@@ -102,8 +104,9 @@ def best_cylinder_per_centre(offsets, neighbors, cum_cases, cum_expected, C, min
 
 @nb.njit(cache=True)
 def block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len, first_end,
-                    min_cases, out):
-    """Maximum LLR over all cylinders for each replicate (last axis) of ``draws``.
+                    min_cases, scale, out):
+    """Maximum test statistic (LLR x ``scale[row]``) over all cylinders for each replicate (last
+    axis) of ``draws``.
 
     ``draws`` is (n_locations, T + 1, B) int32: per location the prefix sums over time of B
     replicates side by side, so each neighbour list is read once per block and each time window
@@ -111,17 +114,24 @@ def block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len
     only when the log-free bound at the block's largest count beats the smallest of the block's
     running maxima, and then only for the replicates whose own bound beats their maximum; no
     skipped window could change a maximum, so the result is the exhaustive maximum exactly.
+    A row's scale s divides the maxima its LLRs are compared with (``ms = m / s``).
     """
     n_t1 = draws.shape[1]
     B = draws.shape[2]
     cyl = np.zeros((n_t1, B), dtype=np.int32)
     cyl_e = np.zeros(n_t1)
     m = np.zeros(B)
+    ms = np.zeros(B)
     m_min = 0.0
     T = n_t1 - 1
     for i in range(offsets.shape[0] - 1):
         cyl[:, :] = 0
         cyl_e[:] = 0.0
+        s = scale[i]
+        inv = 1.0 / s
+        for b in range(B):
+            ms[b] = m[b] * inv
+        ms_min = m_min * inv
         for k in range(offsets[i], offsets[i + 1]):
             j = neighbors[k]
             row = draws[j]
@@ -140,23 +150,25 @@ def block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len
                     c_hi = _max_difference(hi_row, lo_row)
                     if not (c_hi > e and c_hi >= min_cases):
                         continue
-                    if not K.quick_may_beat(np.float64(c_hi), e, C, m_min):
+                    if not K.quick_may_beat(np.float64(c_hi), e, C, ms_min):
                         continue
-                    if K._llr_bound(K.POISSON, c_hi, e, C, C) * K.SAFETY <= m_min:
+                    if K._llr_bound(K.POISSON, c_hi, e, C, C) * K.SAFETY <= ms_min:
                         continue
-                    if _count_may_beat(hi_row, lo_row, e, C, m) == 0:
+                    if _count_may_beat(hi_row, lo_row, e, C, ms) == 0:
                         continue
                     changed = False
                     for b in range(B):
                         c = np.float64(hi_row[b] - lo_row[b])
-                        if c > e and c >= min_cases and K.quick_may_beat(c, e, C, m[b]) and \
-                                K._llr_bound(K.POISSON, c, e, C, C) * K.SAFETY > m[b]:
-                            v = K.poisson_llr(c, e, C)
+                        if c > e and c >= min_cases and K.quick_may_beat(c, e, C, ms[b]) and \
+                                K._llr_bound(K.POISSON, c, e, C, C) * K.SAFETY > ms[b]:
+                            v = K.poisson_llr(c, e, C) * s
                             if v > m[b]:
                                 m[b] = v
+                                ms[b] = v * inv
                                 changed = True
                     if changed:
                         m_min = m.min()
+                        ms_min = m_min * inv
     out[:] = m
 
 
@@ -203,7 +215,7 @@ def block_size(n_locations: int, n_intervals: int) -> int:
 
 @nb.njit(cache=True, nogil=True)
 def _run_block_st(offsets, neighbors, cum_expected, C, min_len, max_len, first_end, min_cases,
-                  states, null_kind, prob, alias, case_loc, case_time, out):
+                  scale, states, null_kind, prob, alias, case_loc, case_time, out):
     """Draw one block's data sets side by side and sweep the cylinders once for all of them."""
     n = cum_expected.shape[0]
     T = cum_expected.shape[1] - 1
@@ -218,13 +230,13 @@ def _run_block_st(offsets, neighbors, cum_expected, C, min_len, max_len, first_e
             _permute_times(state, case_loc, case_time, labels, T, cell)
         _prefix_into(cell, T, draws, b)
     block_maxima_st(offsets, neighbors, draws, cum_expected, C, min_len, max_len, first_end,
-                    min_cases, out)
+                    min_cases, scale, out)
 
 
 @nb.njit(parallel=True, cache=True)
 def replicate_maxima_st(offsets, neighbors, cum_expected, C, min_len, max_len, first_end,
-                        min_cases, states, null_kind, prob, alias, case_loc, case_time, block,
-                        out):
+                        min_cases, scale, states, null_kind, prob, alias, case_loc, case_time,
+                        block, out):
     """Maxima of the replications whose xoshiro states are ``states``, in blocks of ``block``
     spread over threads; each block writes only its own slice of ``out``.  The block's work is a
     function of its own: compiled inside the parallel loop body the sweep runs slower."""
@@ -234,5 +246,5 @@ def replicate_maxima_st(offsets, neighbors, cum_expected, C, min_len, max_len, f
         r0 = blk * block
         r1 = min(R, r0 + block)
         _run_block_st(offsets, neighbors, cum_expected, C, min_len, max_len, first_end,
-                      min_cases, states[r0:r1], null_kind, prob, alias, case_loc, case_time,
+                      min_cases, scale, states[r0:r1], null_kind, prob, alias, case_loc, case_time,
                       out[r0:r1])

@@ -314,12 +314,32 @@ def expand(config: dict, config_path: Path, out: Path, *,
             return
         analyses.append(Analysis(name=name, job=job, seed=seed, spec=dict(entry, name=name)))
 
-    for entry in config.get("analysis", []):
-        _check_entry(entry, "analysis", config_path)
-        make(entry["name"], entry["command"],
-             inputs.resolve(entry["data"], entry.get("outcome")), entry)
-    for entry in config.get("surveillance", []):
-        _check_entry(entry, "surveillance", config_path)
+    def entries(kind):
+        """The entries of one table; with ``failures``, an entry that is wrong in itself (no
+        name, an unsafe name, an unknown command) fails alone under a label saying where."""
+        for k, entry in enumerate(config.get(kind, []), start=1):
+            try:
+                _check_entry(entry, kind, config_path)
+            except ScanInputError as exc:
+                if failures is None:
+                    raise
+                name = entry.get("name")
+                label = name if isinstance(name, str) and _SAFE.match(name) \
+                    else f"[[{kind}]] #{k}"
+                failures[label] = f"[[{kind}]] #{k}: {exc}"
+                continue
+            yield entry
+
+    for entry in entries("analysis"):
+        try:
+            data = inputs.resolve(entry["data"], entry.get("outcome"))
+        except ScanParameterError as exc:
+            if failures is None:
+                raise
+            failures[entry["name"]] = f"analysis '{entry['name']}': {exc}"
+            continue
+        make(entry["name"], entry["command"], data, entry)
+    for entry in entries("surveillance"):
         source = inputs.resolve(entry["data"])
         df = _read_surveillance(source)
         base = {"id", "x", "y", "time", "population"}

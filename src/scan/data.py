@@ -7,12 +7,13 @@ and their messages are the same whatever route the data took.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Sequence
 
 import numpy as np
 
 from .errors import ScanInputError, ScanParameterError, check_choice
+from .timeline import TimeUnit, interval_person_time, time_intervals
 
 Coordinates = Literal["cartesian", "latlong"]
 DEFAULT_CRS = "EPSG:27700"
@@ -20,6 +21,11 @@ ExpectedKind = Literal["population", "supplied", "internal-standardised", "refer
 EXPECTED_KINDS = ("population", "supplied", "internal-standardised", "reference-rates")
 
 log = logging.getLogger(__name__)
+MAX_COUNT = 2_147_483_647
+"""Most cases (per location and in total) scan accepts: the kernels count in 32-bit integers."""
+MAX_EXACT = 2.0 ** 53
+"""Most people (Bernoulli cases + controls, in total) scan accepts: beyond it float64 and the
+64-bit sums of the Bernoulli null no longer count exactly."""
 
 
 class LocationTotals:
@@ -145,7 +151,10 @@ def _first_bad(mask: np.ndarray) -> int:
 
 
 def _check_counts(name: str, arr: np.ndarray, ids: np.ndarray, source: str,
-                  integer: bool) -> None:
+                  integer: bool, maximum: float | None = None,
+                  total_maximum: float | None = None) -> None:
+    """Finite, >= 0, whole when ``integer``; each at most ``maximum`` and the sum finite and at
+    most ``total_maximum`` (the limits are in the messages)."""
     bad = ~np.isfinite(arr)
     if bad.any():
         i = _first_bad(bad)
@@ -163,6 +172,38 @@ def _check_counts(name: str, arr: np.ndarray, ids: np.ndarray, source: str,
             raise ScanInputError(
                 f"{name} of location '{ids[i]}' is not a whole number ({arr[i]:g}); "
                 "round or floor the counts first", file=source, field=name)
+    if maximum is not None:
+        bad = arr > maximum
+        if bad.any():
+            i = _first_bad(bad)
+            raise ScanInputError(
+                f"{name} of location '{ids[i]}' is {arr[i]:.6g}, more than {maximum:,.0f}, the "
+                "largest count scan can hold (its kernels count in 32-bit integers); check the "
+                "value", file=source, field=name)
+    with np.errstate(over="ignore"):
+        total = float(arr.sum())
+    if not np.isfinite(total):
+        i = int(np.argmax(arr))
+        raise ScanInputError(
+            f"the {name} values add up to more than a float can hold (1.8e308; the largest is "
+            f"{arr[i]:.6g} at location '{ids[i]}'); check the values or rescale them",
+            file=source, field=name)
+    if total_maximum is not None and total > total_maximum:
+        raise ScanInputError(
+            f"the total {name} is {total:.6g}, more than {total_maximum:,.0f}, the largest "
+            f"total scan can hold; check the values (largest: {arr.max():.6g} at location "
+            f"'{ids[int(np.argmax(arr))]}')", file=source, field=name)
+
+
+def _rate(total_cases: float, total: float, name: str, source: str) -> float:
+    """total_cases / total, refused when a float cannot hold it (a subnormal total)."""
+    with np.errstate(over="ignore"):
+        rate = total_cases / total
+    if not np.isfinite(rate):
+        raise ScanInputError(f"the total {name} ({total:.3g}) is too small for {total_cases:g} "
+                             "cases: the expected counts overflow a float; check the values and "
+                             "their unit", file=source, field=name)
+    return rate
 
 
 def check_coordinates(coords: np.ndarray, ids: np.ndarray, coordinates: str, crs: str | None,
@@ -308,8 +349,10 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         coords = project_lonlat(coords, project_to)
         coordinates, crs = "cartesian", project_to
 
+    expected_given = expected is not None and case_strata is None and population_strata is None
     cases = _as_float_array("cases", cases, n, source)
-    _check_counts("cases", cases, ids, source, integer=True)
+    _check_counts("cases", cases, ids, source, integer=True, maximum=MAX_COUNT,
+                  total_maximum=MAX_COUNT)
     total_cases = cases.sum()
     if total_cases <= 0:
         raise ScanInputError("the total number of cases is zero; there is nothing to scan",
@@ -327,6 +370,8 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
                                  f"{population_strata.shape} differ in shape", file=source)
         _check_counts("population", population_strata.ravel(), np.repeat(ids, population_strata.shape[1]),
                       source, integer=False)
+        _check_counts("cases", case_strata.ravel(), np.repeat(ids, case_strata.shape[1]), source,
+                      integer=True, maximum=MAX_COUNT, total_maximum=MAX_COUNT)
         empty = (population_strata.sum(axis=0) == 0) & (case_strata.sum(axis=0) > 0)
         if empty.any():
             k = int(np.flatnonzero(empty)[0])
@@ -338,14 +383,20 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         if population is None:
             population = population_strata.sum(axis=1)
         if expected is None:
-            expected = indirect_expected(case_strata, population_strata)
+            with np.errstate(over="ignore", invalid="ignore"):
+                expected = indirect_expected(case_strata, population_strata)
+            if not np.isfinite(expected).all():
+                raise ScanInputError("a stratum's population is too small for its cases: the "
+                                     "expected counts overflow a float; check the population "
+                                     "values and their unit", file=source, field="population")
             kind = "internal-standardised"
 
     if population is None and expected is None:
         raise ScanParameterError("population", "given (or expected counts, or strata)", None)
     if population is not None:
         population = _as_float_array("population", population, n, source)
-        _check_counts("population", population, ids, source, integer=(model == "bernoulli"))
+        _check_counts("population", population, ids, source, integer=(model == "bernoulli"),
+                      total_maximum=MAX_EXACT if model == "bernoulli" else None)
     expected_external = expected_scale = None
     if model == "bernoulli":
         over = cases > population
@@ -358,14 +409,14 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
         if population.sum() <= total_cases:
             raise ScanInputError("there are no controls (population equals cases everywhere); the "
                                  "Bernoulli model needs controls", file=source, field="population")
-        expected = population * (total_cases / population.sum())
+        expected = population * _rate(total_cases, population.sum(), "population", source)
         kind = "population"
     elif kind in ("supplied", "reference-rates"):
         expected_external = _as_float_array("expected", expected, n, source).copy()
         _check_counts("expected", expected_external, ids, source, integer=False)
         if expected_external.sum() <= 0:
             raise ScanInputError("expected counts sum to zero", file=source, field="expected")
-        expected_scale = float(total_cases / expected_external.sum())
+        expected_scale = float(_rate(total_cases, expected_external.sum(), "expected", source))
         expected = expected_external * expected_scale
         if abs(expected_scale - 1.0) > 1e-9:
             # by design for reference rates (the unscaled counts serve the SIR); a surprise for
@@ -380,12 +431,19 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
     else:
         if population.sum() <= 0:
             raise ScanInputError("the total population is zero", file=source, field="population")
-        expected = population * (total_cases / population.sum())
+        expected = population * _rate(total_cases, population.sum(), "population", source)
     if population is None:
         population = expected.copy()
     zero_e = (expected <= 0) & (cases > 0)
     if zero_e.any():
         i = _first_bad(zero_e)
+        if population[i] > 0 and not expected_given:   # a share too small for a float
+            raise ScanInputError(
+                f"location '{ids[i]}' has {cases[i]:g} cases but nothing expected: its "
+                f"population {population[i]:.6g} is too small next to the total "
+                f"{population.sum():.6g} for its share to be represented; check the population "
+                f"values (largest: {population.max():.6g} at location "
+                f"'{ids[int(np.argmax(population))]}')", file=source, field="population")
         raise ScanInputError(f"location '{ids[i]}' has {cases[i]:g} cases but nothing expected "
                              "(zero population); check its population", file=source,
                              field="population")
@@ -404,3 +462,152 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
                      strata_names=tuple(strata_names), source=source, names=names,
                      expected_kind=kind, expected_external=expected_external,
                      expected_scale=expected_scale, yearly=yearly)
+
+
+# ============================================================================ space-time data
+@dataclass(frozen=True, eq=False)
+class SpaceTimeData(LocationTotals):
+    """Cases and expected counts by location × time interval, validated.
+
+    ids (n,), coords (n, 2) (x, y; longitude, latitude for latlong), coordinates, crs;
+    interval_starts / interval_ends (T,) datetime64[D] (ends inclusive); time_unit and
+    aggregation_length; study_start / study_end; cases (n, T) int64; expected (n, T) float64
+    summing to the total cases, or None for case-only data (space-time permutation only);
+    population (n,) float64 time-averaged population (zeros when unknown).
+    """
+
+    ids: np.ndarray
+    coords: np.ndarray
+    cases: np.ndarray
+    expected: np.ndarray | None
+    population: np.ndarray
+    interval_starts: np.ndarray
+    interval_ends: np.ndarray
+    time_unit: str
+    aggregation_length: int
+    coordinates: str = "cartesian"
+    crs: str | None = DEFAULT_CRS
+    source: str = "<arrays>"
+    extra: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def n_intervals(self) -> int:
+        return self.cases.shape[1]
+
+    @property
+    def study_start(self) -> np.datetime64:
+        return self.interval_starts[0]
+
+    @property
+    def study_end(self) -> np.datetime64:
+        return self.interval_ends[-1]
+
+    def model_expected(self, model: str) -> np.ndarray:
+        """Expected counts (n, T) for ``model`` (:meth:`scan.models.Model.cell_expected`)."""
+        from . import models
+
+        return models.get(model, "spacetime").cell_expected(self)
+
+    def measure(self, model: str) -> np.ndarray:
+        """Per-location weights for the circles' size cap (SaTScan's "population at risk"):
+        the expected counts over the study period, i.e. the cases for the permutation model."""
+        return self.model_expected(model).sum(axis=1)
+
+    def to_dataframe(self):
+        """One row per location: totals over the study period."""
+        import pandas as pd
+
+        x_name, y_name = ("lon", "lat") if self.coordinates == "latlong" else ("x", "y")
+        expected = (self.expected if self.expected is not None
+                    else self.model_expected("permutation"))
+        return pd.DataFrame({"id": self.ids, x_name: self.coords[:, 0], y_name: self.coords[:, 1],
+                             "cases": self.cases.sum(axis=1), "population": self.population,
+                             "expected": expected.sum(axis=1)})
+
+
+def _interval_index(days: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    return np.searchsorted(starts, days, side="right") - 1
+
+
+def build_spacetime_data(ids, coords, *, case_loc, case_day, case_count, start, end,
+                         time_unit: TimeUnit, aggregation_length: int = 1, case_stratum=None,
+                         census_loc=None, census_day=None, census_value=None,
+                         census_stratum=None, n_strata: int = 1,
+                         coordinates: str = "cartesian", crs: str | None = DEFAULT_CRS,
+                         source: str = "<arrays>", strata_names=()) -> SpaceTimeData:
+    """Aggregate case records and census records into a :class:`SpaceTimeData`.
+
+    Case records: location index, day (datetime64[D]) and count, optional stratum index.
+    Census records (optional; without them the data are case-only): location index, census day
+    (already the instant the census refers to), population, optional stratum index.  Expected
+    counts follow the module docstring's rules.  Records outside [start, end] are errors.
+    """
+    ids = np.asarray([str(v) for v in ids])
+    coords = np.asarray(coords, dtype=np.float64).reshape(-1, 2)
+    n = len(ids)
+    check_coordinates(coords, ids, coordinates, crs if coordinates == "cartesian" else None,
+                      source)
+    starts, ends = time_intervals(start, end, time_unit, aggregation_length)
+    T = len(starts)
+    case_day = np.asarray(case_day, dtype="datetime64[D]")
+    outside = (case_day < starts[0]) | (case_day > ends[-1])
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise ScanInputError(f"case date {case_day[i]} is outside the study period "
+                             f"{starts[0]} to {ends[-1]}; widen the study period (start/end) or "
+                             "remove the record", file=source, field="time")
+    t_of = _interval_index(case_day, starts, ends)
+    case_loc = np.asarray(case_loc, dtype=np.int64)
+    case_count = np.asarray(case_count, dtype=np.int64)
+    s_of = (np.zeros(len(case_loc), dtype=np.int64) if case_stratum is None
+            else np.asarray(case_stratum, dtype=np.int64))
+    cases_s = np.zeros((n, T, n_strata), dtype=np.int64)
+    np.add.at(cases_s, (case_loc, t_of, s_of), case_count)
+    cases = cases_s.sum(axis=2)
+    total = int(cases.sum())
+    if total <= 0:
+        raise ScanInputError("the total number of cases in the study period is zero; there is "
+                             "nothing to scan", file=source, field="cases")
+    expected = None
+    population = np.zeros(n)
+    if census_loc is not None and len(census_loc) > 0:
+        cday = np.asarray(census_day, dtype="datetime64[D]")
+        days, col = np.unique(cday, return_inverse=True)
+        c_loc = np.asarray(census_loc, dtype=np.int64)
+        c_s = (np.zeros(len(c_loc), dtype=np.int64) if census_stratum is None
+               else np.asarray(census_stratum, dtype=np.int64))
+        values = np.zeros((n * n_strata, len(days)))   # zero where no record, as SaTScan
+        np.add.at(values, (c_loc * n_strata + c_s, col.ravel()),
+                  np.asarray(census_value, dtype=np.float64))
+        pt = interval_person_time(days, values, starts, ends).reshape(n, n_strata, T)
+        pt_s = pt.sum(axis=(0, 2))
+        c_s_tot = cases_s.sum(axis=(0, 1)).astype(np.float64)
+        empty = (pt_s <= 0) & (c_s_tot > 0)
+        if empty.any():
+            k = int(np.flatnonzero(empty)[0])
+            name = strata_names[k] if k < len(strata_names) else str(k)
+            raise ScanInputError(f"covariate stratum '{name}' has cases but no population",
+                                 file=source, field="population")
+        risk = np.divide(c_s_tot, pt_s, out=np.zeros_like(pt_s), where=pt_s > 0)
+        expected = np.einsum("nst,s->nt", pt, risk)
+        days_total = float((ends[-1] + 1 - starts[0]).astype(np.int64))
+        population = pt.sum(axis=(1, 2)) / days_total
+        zero = (expected.sum(axis=1) <= 0) & (cases.sum(axis=1) > 0)
+        if zero.any():
+            i = int(np.flatnonzero(zero)[0])
+            raise ScanInputError(f"location '{ids[i]}' has cases but no population in the study "
+                                 "period; check its population records", file=source,
+                                 field="population")
+    for arr in (ids, coords, cases, population, starts, ends):
+        arr.setflags(write=False)
+    if expected is not None:
+        expected.setflags(write=False)
+    return SpaceTimeData(ids=ids, coords=coords, cases=cases, expected=expected,
+                         population=population, interval_starts=starts, interval_ends=ends,
+                         time_unit=time_unit, aggregation_length=int(aggregation_length),
+                         coordinates=coordinates,
+                         crs=crs if coordinates == "cartesian" else "EPSG:4326", source=source,
+                         extra={"strata_names": tuple(strata_names)})
+
+
+# ---------------------------------------------------------------------------- readers

@@ -422,3 +422,24 @@ def write_borough_csv(path, outcome: str = "cancer") -> Path:
     path = Path(path)
     out.to_csv(path, index=False, float_format="%.0f")
     return path
+
+
+def borough_spacetime(outcome: str = "flu_like", weeks: int = 52) -> "SpaceTimeData":  # noqa: F821 (scan.data.SpaceTimeData)
+    """The embedded borough's weekly counts (:func:`scan.datasets.borough_weekly`) as
+    space-time data: weekly intervals, populations constant over time."""
+    from .data import build_spacetime_data
+
+    df = borough_weekly(outcome, weeks)
+    borough = load_borough()
+    areas = borough.areas.set_index("id")
+    ids = df["id"].drop_duplicates().to_numpy()
+    index = {v: i for i, v in enumerate(ids)}
+    loc = df["id"].map(index).to_numpy()
+    days = df["week_start"].to_numpy().astype("datetime64[D]")
+    pops = df.groupby("id", sort=False)["population"].first().reindex(ids).to_numpy(float)
+    return build_spacetime_data(
+        ids, areas.loc[ids, ["x", "y"]].to_numpy(float), case_loc=loc, case_day=days,
+        case_count=df["cases"].to_numpy(), start=days.min(), end=days.max() + 6,
+        time_unit="week", census_loc=np.arange(len(ids)),
+        census_day=np.full(len(ids), days.min()), census_value=pops,
+        crs=borough.crs, source=f"borough_weekly({outcome!r}, {weeks})")

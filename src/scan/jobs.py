@@ -76,17 +76,18 @@ class Job:
         return {k: self.options[k] for k in names if k in self.options}
 
     def input_files(self) -> list[tuple[str, Path]]:
-        """(option, path) of every file the job reads, files named inside a .prm included."""
+        """(option, path) of every file the job reads, files named inside a .prm included
+        (their option reads ``prm:KEY``)."""
         out = [(k, Path(v)) for k, v in self.part("files").items() if v is not None]
         for spec in self.options.get("exposure") or ():
             out.append(("exposure", exposure_path(spec)))
         if self.options.get("boundaries"):
             out.append(("boundaries", Path(self.options["boundaries"])))
         prm = self.options.get("prm")
-        if prm:
-            from .io.satscan import prm_input_files
+        if prm and Path(prm).is_file():
+            from .io.prm import prm_input_files
 
-            out += [(f"{key} (in {prm})", p) for key, p in prm_input_files(prm)]
+            out += [(f"prm:{key}", p) for key, p, _, _ in prm_input_files(prm)]
         return out
 
 
@@ -98,18 +99,32 @@ def exposure_path(spec: str) -> Path:
     return Path(spec)
 
 
+WHAT = {"data": "CSV file", "cas": "case file", "geo": "coordinates file",
+        "pop": "population file", "ctl": "control file", "prm": "parameter file",
+        "exposure": "exposure file", "boundaries": "boundaries file",
+        "locations": "locations file", "reference_rates": "reference-rates file"}
+"""How each input file is named in messages."""
+
+
 def check_inputs(job: Job) -> None:
-    """Every input file exists, is a file and is readable: checked before any work."""
-    import os
+    """Every input file exists, is a file and is readable: checked before any work, with the
+    readers' own wording (:mod:`scan.io.text`); a file a .prm names is reported against the
+    .prm's line."""
+    from .io.text import check_readable, unreadable_reason
 
     for option, path in job.input_files():
-        if not path.exists():
-            raise ScanInputError(f"file not found (given as {option})", file=str(path))
-        if path.is_dir():
-            raise ScanInputError(f"is a folder, not a file (given as {option})", file=str(path))
-        if not os.access(path, os.R_OK):
-            raise ScanInputError(f"cannot be read: permission denied (given as {option})",
-                                 file=str(path))
+        if not option.startswith("prm:"):
+            check_readable(path, what=WHAT.get(option, "input file"))
+    prm = job.options.get("prm")
+    if prm:
+        from .io.prm import prm_input_files
+
+        for key, path, line, name in prm_input_files(prm):
+            reason = unreadable_reason(path)
+            if reason is not None:
+                raise ScanInputError(f"the file it names, {name!r}, {reason}; paths are "
+                                     "relative to the .prm's folder", file=str(prm), line=line,
+                                     field=key)
 
 
 def _sha256(path: Path) -> str:
@@ -166,25 +181,29 @@ def read_data(job: Job):
         from .io.csv import read_csv
 
         return read_csv(files["data"], model=model, **_without(read, "start", "end")), {}
-    from . import spacetime as st
-
     if files.get("prm"):
+        from .io.prm import satscan_prm_spacetime
+
         if files.get("data") or files.get("cas"):
             raise ScanParameterError("--prm", "given alone (the files come from it)",
                                      files["prm"], "drop DATA.csv/--cas, or drop --prm")
-        data, kwargs = st.satscan_prm_spacetime(files["prm"])
+        data, kwargs = satscan_prm_spacetime(files["prm"])
         kwargs.pop("n_replications", None)
         return data, kwargs
     if files.get("cas"):
         _no_csv_with_satscan(files, "--pop")
         read["time_aggregation"] = read.get("time_aggregation") or "day"
-        return st.read_satscan_spacetime(files["cas"], geo=files["geo"], pop=files.get("pop"),
-                                         **read), {}
+        from .io.satscan import read_satscan_spacetime
+
+        return read_satscan_spacetime(files["cas"], geo=files["geo"], pop=files.get("pop"),
+                                      **read), {}
     if not files.get("data"):
         raise ScanParameterError("DATA", "a CSV file with columns id,x,y,time,cases"
                                  "[,population]", None,
                                  "or pass SaTScan files with --cas and --geo, or --prm")
-    return st.read_spacetime_csv(files["data"], **read), {}
+    from .io.spacetime_csv import read_spacetime_csv
+
+    return read_spacetime_csv(files["data"], **read), {}
 
 
 def _no_long_options(files: dict, read: dict) -> None:
@@ -245,7 +264,8 @@ def spacetime_from_long(area):
     sum to the total cases as every scan does."""
     import numpy as np
 
-    from .spacetime import SpaceTimeData, time_intervals
+    from .data import SpaceTimeData
+    from .timeline import time_intervals
 
     y = area.yearly
     if y is None:

@@ -41,6 +41,7 @@ class NullProblem:
     alias: np.ndarray
     cum_pop: np.ndarray   # cumulative integer population (Bernoulli null)
     entropy: int
+    scale: np.ndarray     # per window row: the LLR's multiplier in the test statistic
 
     def run(self, start: int, stop: int) -> np.ndarray:
         """Maxima of replications [start, stop): the same numbers wherever this runs."""
@@ -50,13 +51,14 @@ class NullProblem:
         out = np.zeros(stop - start)
         K.replicate_maxima_spatial(self.offsets, self.neighbors, self.weights, self.total_cases,
                                    self.total_weight, self.model, self.direction, self.min_cases,
-                                   states, self.prob, self.alias, self.cum_pop, out)
+                                   self.scale, states, self.prob, self.alias, self.cum_pop, out)
         return out
 
 
 def null_problem(windows, weights, cases_total, population, model, direction, entropy,
-                 min_cases=2) -> NullProblem:
-    """The :class:`NullProblem` of a purely spatial scan (model and direction as kernel codes)."""
+                 min_cases=2, scale=None) -> NullProblem:
+    """The :class:`NullProblem` of a purely spatial scan (model and direction as kernel codes;
+    ``scale``: per window row, the LLR's multiplier in the test statistic, default 1)."""
     from . import _kernels as K
 
     weights = np.ascontiguousarray(weights, dtype=np.float64)
@@ -69,7 +71,15 @@ def null_problem(windows, weights, cases_total, population, model, direction, en
     return NullProblem(offsets=windows.offsets, neighbors=windows.neighbors, weights=weights,
                        total_cases=float(cases_total), total_weight=float(weights.sum()),
                        model=model, direction=direction, min_cases=int(min_cases),
-                       prob=prob, alias=alias, cum_pop=cum_pop, entropy=entropy)
+                       prob=prob, alias=alias, cum_pop=cum_pop, entropy=entropy,
+                       scale=row_scale(windows, scale))
+
+
+def row_scale(windows, scale=None) -> np.ndarray:
+    """Per-row multipliers as a contiguous float64 array (ones when None)."""
+    if scale is None:
+        return np.ones(windows.n_rows)
+    return np.ascontiguousarray(scale, dtype=np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -90,6 +100,7 @@ class SpaceTimeNullProblem:
     case_loc: np.ndarray       # one entry per case (permutation null)
     case_time: np.ndarray
     entropy: int
+    scale: np.ndarray          # per window row: the LLR's multiplier in the test statistic
 
     def run(self, start: int, stop: int) -> np.ndarray:
         from . import _st_kernels as SK
@@ -99,7 +110,7 @@ class SpaceTimeNullProblem:
         block = SK.block_size(self.cum_expected.shape[0], self.cum_expected.shape[1] - 1)
         SK.replicate_maxima_st(self.offsets, self.neighbors, self.cum_expected, self.total_cases,
                                self.min_len, self.max_len, self.first_end, self.min_cases,
-                               states, self.null_kind, self.prob, self.alias, self.case_loc,
+                               self.scale, states, self.null_kind, self.prob, self.alias, self.case_loc,
                                self.case_time, block, out)
         return out
 
@@ -159,12 +170,14 @@ BACKENDS: dict[str, Callable[..., np.ndarray]] = {"threads": run_threads, "dask"
 
 def replicate_maxima(problem, n_replications: int, *, backend: Backend = "threads",
                      progress: Progress | None = None, threads: int | None = None,
-                     **dask_options) -> np.ndarray:
+                     chunk: int | None = None, scheduler: str | None = None, n_workers: int = 2,
+                     block_size: int | None = None, client=None) -> np.ndarray:
     """Maxima of replications ``[0, n_replications)`` of ``problem`` on ``backend``.
 
     ``threads`` is the Numba thread count: of this process for "threads", of each worker's task
-    for "dask" (its ``threads_per_worker``).  ``dask_options`` (scheduler, n_workers,
-    block_size, client) go to :func:`scan.distributed.run_dask`.
+    for "dask" (its ``threads_per_worker``).  ``chunk``: replications between progress calls
+    (threads).  ``scheduler``, ``n_workers``, ``block_size``, ``client``: the Dask options of
+    :func:`scan.distributed.run_dask`.
     """
     from .errors import check_choice
 
@@ -173,6 +186,7 @@ def replicate_maxima(problem, n_replications: int, *, backend: Backend = "thread
         return np.empty(0)
     if backend == "threads":
         with numba_threads(threads):
-            return run_threads(problem, n_replications, progress=progress)
+            return run_threads(problem, n_replications, progress=progress, chunk=chunk)
     return run_dask(problem, n_replications, progress=progress, threads_per_worker=threads,
-                    **dask_options)
+                    scheduler=scheduler, n_workers=n_workers, block_size=block_size,
+                    client=client)

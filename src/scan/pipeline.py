@@ -21,22 +21,40 @@ from .windows import Windows, window_radius
 
 @dataclass(frozen=True, eq=False)
 class Candidates:
-    """The best window of every window row for the observed data.
+    """Candidate clusters of the observed data: by default the best window of every window row,
+    candidate k being row k; an analysis may add more candidates per row (``row`` maps each to
+    its window row), such as the best cylinders before and after a centre's best one.
 
-    llr : (rows,) best LLR (0 when the row has no window in the scanned direction).
-    size : (rows,) its number of locations.  t1, t2 : (rows,) its time window ``[t1, t2)`` in
-    intervals, or None for purely spatial scans.
+    statistic : (k,) the candidate's test statistic: its LLR times its row's ``scale`` (0 when
+    the row has no window in the scanned direction).  size : (k,) its number of locations.
+    t1, t2 : (k,) its time window ``[t1, t2)`` in intervals, or None for purely spatial scans.
+    scale : (rows,) the multiplier of each row's LLR in the test statistic (the non-compactness
+    penalty of an elliptic window), or None when it is 1 everywhere (circles): then the test
+    statistic is the LLR.  row : (k,) the window row of each candidate, or None (k = row).
     """
 
-    llr: np.ndarray
+    statistic: np.ndarray
     size: np.ndarray
     t1: np.ndarray | None = None
     t2: np.ndarray | None = None
+    scale: np.ndarray | None = None
+    row: np.ndarray | None = None
 
-    def time_window(self, row: int) -> tuple[int, int] | None:
+    def __len__(self) -> int:
+        return len(self.statistic)
+
+    def row_of(self, k: int) -> int:
+        return int(k if self.row is None else self.row[k])
+
+    def llr(self, k: int) -> float:
+        """The candidate's log-likelihood ratio (without the penalty)."""
+        s = float(self.statistic[k])
+        return s if self.scale is None else s / float(self.scale[self.row_of(k)])
+
+    def time_window(self, k: int) -> tuple[int, int] | None:
         if self.t1 is None:
             return None
-        return int(self.t1[row]), int(self.t2[row])
+        return int(self.t1[k]), int(self.t2[k])
 
 
 class Analysis(Protocol):
@@ -67,14 +85,15 @@ def versions() -> dict:
     return {"scan": __version__, "numba": numba.__version__, "numpy": numpy.__version__}
 
 
-def build_cluster(analysis: Analysis, windows: Windows, rank: int, row: int,
+def build_cluster(analysis: Analysis, windows: Windows, rank: int, k: int,
                   candidates: Candidates, null: np.ndarray) -> Cluster:
-    """One reported cluster: the best window of ``row``, its counts, p-values and geometry."""
+    """One reported cluster: candidate ``k``, its counts, p-values and geometry."""
     data = analysis.data
-    size = int(candidates.size[row])
-    llr = float(candidates.llr[row])
+    row = candidates.row_of(k)
+    size = int(candidates.size[k])
+    statistic = float(candidates.statistic[k])
     members = np.asarray(analysis.members(windows, row, size), dtype=np.int64)
-    when = candidates.time_window(row)
+    when = candidates.time_window(k)
     c, e = analysis.counts(members, when)
     centre = int(windows.centre[row])
     if analysis.whole_area:
@@ -84,13 +103,14 @@ def build_cluster(analysis: Analysis, windows: Windows, rank: int, row: int,
         cx, cy = windows.centre_of(row, data.coords)
         centre_id = str(data.ids[centre]) if centre >= 0 else "(focus)"
         radius = window_radius(data.coords, data.coordinates, (cx, cy), members)
-    p = monte_carlo_p_value(llr, null)
+    p = monte_carlo_p_value(statistic, null)
     return Cluster(
         rank=rank, center=centre_id, center_index=centre, radius=radius,
         members=tuple(str(v) for v in data.ids[members]), member_indices=members,
         population=float(data.population[members].sum()), observed=c, expected=e,
-        relative_risk=relative_risk(c, e, analysis.total_cases), llr=llr, p_value=p,
-        gumbel_p_value=gumbel_p_value(llr, null), center_x=cx, center_y=cy,
+        relative_risk=relative_risk(c, e, analysis.total_cases), llr=candidates.llr(k),
+        test_statistic=statistic, p_value=p, gumbel_p_value=gumbel_p_value(statistic, null),
+        center_x=cx, center_y=cy,
         shape=float(windows.shape[row]), angle=float(windows.angle[row]),
         **analysis.cluster_fields(when, p))
 
@@ -116,9 +136,9 @@ def run(analysis: Analysis, windows: Windows, *, n_replications: int, seed: int,
                                 threads=threads, **(dask_options or {}))
         timings["monte_carlo_s"] = time.perf_counter() - t0
 
-    clusters = tuple(build_cluster(analysis, windows, rank, row, candidates, null)
-                     for rank, row in enumerate(kept, start=1))
-    statistic = clusters[0].llr if clusters else 0.0
+    clusters = tuple(build_cluster(analysis, windows, rank, k, candidates, null)
+                     for rank, k in enumerate(kept, start=1))
+    statistic = clusters[0].test_statistic if clusters else 0.0
     parameters = {**parameters, "secondary_criterion": secondary, "backend": backend,
                   "n_windows": parameters.get("n_windows", windows.n_windows)}
     return ScanResult(statistic=statistic, p_value=monte_carlo_p_value(statistic, null),

@@ -56,8 +56,10 @@ class Cluster:
     window's axes (1 for circles); angle : its orientation in degrees.  members /
     member_indices : the locations inside.  population, observed, expected : totals inside
     (over the time window for space-time scans).  relative_risk : risk inside over risk
-    outside; llr : log-likelihood ratio; p_value : Monte Carlo p-value, (1 + replicate maxima
-    >= llr) / (R + 1); gumbel_p_value : from a Gumbel fit to the replicate maxima.
+    outside; llr : log-likelihood ratio; test_statistic : what the replicate maxima are
+    compared with: the LLR, times the non-compactness penalty for an elliptic window; p_value :
+    Monte Carlo p-value, (1 + replicate maxima >= test_statistic) / (R + 1); gumbel_p_value :
+    from a Gumbel fit to the replicate maxima.
     start, end : first and last day of the time window (space-time scans).
     recurrence_interval : days (prospective scans).  iteration : the iterative scan's round.
     exposure : per-pollutant exposure context, when joined.
@@ -76,6 +78,7 @@ class Cluster:
     llr: float
     p_value: float
     gumbel_p_value: float
+    test_statistic: float = math.nan
     center_x: float = math.nan
     center_y: float = math.nan
     shape: float = 1.0
@@ -102,7 +105,8 @@ class Cluster:
             "members": list(self.members), "population": self.population,
             "observed": self.observed, "expected": self.expected,
             "observed_over_expected": self.observed_over_expected,
-            "relative_risk": self.relative_risk, "llr": self.llr, "p_value": self.p_value,
+            "relative_risk": self.relative_risk, "llr": self.llr,
+            "test_statistic": self.test_statistic, "p_value": self.p_value,
             "gumbel_p_value": self.gumbel_p_value,
         }
         if self.start is not None:
@@ -214,7 +218,7 @@ class ScanResult:
             rows.append(_flatten(d))
         columns = ["rank", "center", "center_x", "center_y", "radius", "shape", "angle",
                    "iteration", "n_locations", "population", "observed", "expected",
-                   "observed_over_expected", "relative_risk", "llr", "p_value",
+                   "observed_over_expected", "relative_risk", "llr", "test_statistic", "p_value",
                    "gumbel_p_value", "members"]
         df = pd.DataFrame(rows)
         if df.empty:

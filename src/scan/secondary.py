@@ -1,9 +1,10 @@
-"""Secondary clusters: which of the rows' best windows are reported after the most likely one.
+"""Secondary clusters: which candidates are reported after the most likely one.
 
-Every criterion sees the candidates (the best window of each row) ranked most likely first:
-higher LLR, then fewer locations, then the lower row (SaTScan's order for equally likely
-clusters), and keeps a candidate when it passes the criterion against the ones already kept.
-A criterion is one entry of :data:`CRITERIA`.
+Every criterion sees the candidates (:class:`scan.pipeline.Candidates`: the best window of each
+row, and any extra ones an analysis adds) ranked most likely first: higher test statistic, then
+fewer locations, then the lower candidate (SaTScan's order for equally likely clusters), and
+keeps a candidate when it passes the criterion against the ones already kept.  A criterion is
+one entry of :data:`CRITERIA`; it returns the kept candidates' indices, most likely first.
 """
 from __future__ import annotations
 
@@ -15,22 +16,23 @@ Criterion = Callable[..., list[int]]
 
 
 def ranked(candidates) -> np.ndarray:
-    """Rows with a positive LLR, most likely first (ties: fewer locations, then lower row)."""
-    llr, size = candidates.llr, candidates.size
-    order = np.lexsort((np.arange(len(llr)), size, -llr))
-    return order[llr[order] > 0]
+    """Rows with a positive test statistic, most likely first (ties: fewer locations, then the
+    lower row)."""
+    stat, size = candidates.statistic, candidates.size
+    order = np.lexsort((np.arange(len(stat)), size, -stat))
+    return order[stat[order] > 0]
 
 
 def no_overlap(candidates, windows, analysis) -> list[int]:
     """SaTScan's default: keep a window when it shares no location with a kept one."""
     taken = np.zeros(analysis.data.n_locations, dtype=bool)
     kept = []
-    for row in ranked(candidates):
-        members = analysis.members(windows, int(row), int(candidates.size[row]))
+    for k in ranked(candidates):
+        members = analysis.members(windows, candidates.row_of(k), int(candidates.size[k]))
         if taken[members].any():
             continue
         taken[members] = True
-        kept.append(int(row))
+        kept.append(int(k))
     return kept
 
 
@@ -39,7 +41,7 @@ CRITERIA: dict[str, Criterion] = {"no-overlap": no_overlap}
 
 
 def select(criterion: str, candidates, windows, analysis) -> list[int]:
-    """Rows to report, most likely first, under ``criterion``."""
+    """Candidates to report, most likely first, under ``criterion``."""
     from .errors import check_choice
 
     check_choice("secondary_criterion", criterion, tuple(CRITERIA))

@@ -29,15 +29,18 @@ def model_arrays(area: StudyArea, model: str) -> tuple[np.ndarray, float, float]
 
 
 def best_windows(windows: Windows, weights, cases, C, W, model: str, direction: str,
-                 min_cases: int = 2):
-    """Best LLR and its window size for every row of the observed data."""
+                 min_cases: int = 2, scale=None):
+    """Best test statistic (LLR x the row's scale, default 1) and its window size for every row
+    of the observed data."""
     from . import _kernels as K
+    from .montecarlo import row_scale
 
     best_llr = np.zeros(windows.n_rows)
     best_size = np.zeros(windows.n_rows, dtype=np.int64)
     K.best_window_per_centre(windows.offsets, windows.neighbors, weights,
                              np.asarray(cases, dtype=np.float64), C, W, K.MODEL_CODES[model],
-                             K.DIRECTION_CODES[direction], min_cases, best_llr, best_size)
+                             K.DIRECTION_CODES[direction], min_cases, row_scale(windows, scale),
+                             best_llr, best_size)
     return best_llr, best_size
 
 
@@ -63,7 +66,7 @@ class SpatialAnalysis:
         weights, C, W = self.weights()
         llr, size = best_windows(windows, weights, self.data.cases, C, W, self.model.name,
                                  self.direction, self.min_cases)
-        return Candidates(llr=llr, size=size)
+        return Candidates(statistic=llr, size=size)
 
     def null_problem(self, windows: Windows, entropy: int):
         from . import _kernels as K

@@ -162,3 +162,14 @@ def finish(result, args) -> None:
     if not args.quiet:
         print(result.summary())
         print(f"\noutputs in {args.out}/")
+
+
+def run_job_command(command: str, args) -> int:
+    """``scan spatial`` / ``scan spacetime``: the options as a job, run with a progress bar."""
+    from ..jobs import Job, run_job
+
+    job = Job(command, job_options(args, Job(command).allowed()))
+    with progress_bar(args.n_replications, not args.quiet) as progress:
+        result = run_job(job, args.out, progress=progress)
+    finish(result, args)
+    return 0

@@ -1,8 +1,8 @@
 """``scan spacetime``: space-time scans, a thin shell over :func:`scan.spacetime_scan`."""
 from __future__ import annotations
 
-from .common import (add_inference_options, add_long_form_options, add_options, add_output_options,
-                     add_window_options, crs_option, finish, job_options, progress_bar)
+from .common import (add_inference_options, add_long_form_options, add_options,
+                     add_output_options, add_window_options, crs_option, run_job_command)
 
 
 def add_parser(sub):
@@ -44,10 +44,4 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..jobs import Job, run_job
-
-    job = Job("spacetime", job_options(args, Job("spacetime").allowed()))
-    with progress_bar(args.n_replications, not args.quiet) as progress:
-        result = run_job(job, args.out, progress=progress)
-    finish(result, args)
-    return 0
+    return run_job_command("spacetime", args)

@@ -4,8 +4,8 @@ from __future__ import annotations
 import argparse
 
 from .common import (add_exposure_options, add_inference_options, add_long_form_options,
-                     add_options, add_output_options, add_window_options, crs_option, finish,
-                     job_options, progress_bar)
+                     add_options, add_output_options, add_window_options, crs_option,
+                     run_job_command)
 
 
 DESCRIPTION = """\
@@ -61,10 +61,4 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..jobs import Job, run_job
-
-    job = Job("spatial", job_options(args, Job("spatial").allowed()))
-    with progress_bar(args.n_replications, not args.quiet) as progress:
-        result = run_job(job, args.out, progress=progress)
-    finish(result, args)
-    return 0
+    return run_job_command("spatial", args)

@@ -416,7 +416,7 @@ def focused_scan(area: StudyArea, focus: Focus, *, max_population_fraction: floa
     best_llr, best_size = np.zeros(1), np.zeros(1, dtype=np.int64)
     K.best_window_per_centre(windows.offsets, windows.neighbors, weights,
                              np.asarray(area.cases, dtype=np.float64), C, W, K.POISSON, K.HIGH,
-                             int(min_cases), best_llr, best_size)
+                             int(min_cases), np.ones(1), best_llr, best_size)
     problem = null_problem(windows, weights, C, area.population, K.POISSON, K.HIGH, seed,
                            int(min_cases))
     null = replicate_maxima(problem, n_replications, backend=backend, progress=progress,

@@ -38,7 +38,6 @@ expected counts add up to its expected count over the period.
 """
 from __future__ import annotations
 
-import csv
 import logging
 import math
 import numbers
@@ -47,9 +46,11 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from ..data import DEFAULT_CRS, StudyArea, YearlyCounts, study_area
+from ..data import DEFAULT_CRS, MAX_COUNT, MAX_EXACT, StudyArea, YearlyCounts, study_area
 from ..errors import ScanInputError, ScanParameterError, check_choice
-from .csv import _column_indices, parse_count, parse_number
+from .csv import column_indices as _column_indices
+from .csv import parse_amount, parse_count, parse_number
+from .text import csv_rows
 
 log = logging.getLogger(__name__)
 
@@ -64,28 +65,23 @@ class _Locations:
 
 
 def _rows(path, file: str, what: str):
-    """(header, iterator of (line, row)) of a CSV file; blank lines skipped, field counts
+    """(header, list of (line, row)) of a CSV file read through :mod:`scan.io.text` (the shared
+    checks: missing file, folder, encoding, field size); blank lines skipped, field counts
     checked."""
-    try:
-        handle = open(path, newline="", encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ScanInputError(f"no such {what} file", file=file) from None
-    with handle:
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            raise ScanInputError(f"the {what} file is empty; expected a header row naming the "
-                                 "columns", file=file, line=1)
-        rows = []
-        for row in reader:
-            if all(v.strip() == "" for v in row):
-                continue
-            if len(row) != len(header):
-                raise ScanInputError(f"{len(row)} fields but the header has {len(header)}",
-                                     file=file, line=reader.line_num)
-            rows.append((reader.line_num, row))
+    records = ((line, row) for line, row in csv_rows(path, what=f"{what} file")
+               if any(v.strip() for v in row))
+    header_line, header = next(records, (1, None))
+    if header is None:
+        raise ScanInputError(f"the {what} file is empty; expected a header row naming the "
+                             "columns", file=file, line=1)
+    rows = []
+    for line, row in records:
+        if len(row) != len(header):
+            raise ScanInputError(f"{len(row)} fields but the header has {len(header)}",
+                                 file=file, line=line)
+        rows.append((line, row))
     if not rows:
-        raise ScanInputError("no data rows after the header", file=file, line=2)
+        raise ScanInputError("no data rows after the header", file=file, line=header_line + 1)
     return [h.strip() for h in header], rows
 
 
@@ -271,9 +267,13 @@ def read_long_csv(cases_path, *, locations, strata: Sequence[str] = (),
             raise _duplicate_row(loc, key, year if has_year else None, seen[full], header,
                                  strata, reserved, file, line)
         seen[full] = line
-        cases = parse_count(row[col["cases"]], file=file, line=line, field=cases_column)
-        population = parse_count(row[col["population"]], file=file, line=line,
-                                 field=population_column, integer=(model == "bernoulli"))
+        cases = parse_count(row[col["cases"]], file=file, line=line, field=cases_column,
+                            maximum=MAX_COUNT)
+        population = (parse_count(row[col["population"]], file=file, line=line,
+                                  field=population_column, integer=True, maximum=MAX_EXACT)
+                      if model == "bernoulli" else
+                      parse_amount(row[col["population"]], file=file, line=line,
+                                   field=population_column))
         if key not in stratum_col:
             stratum_col[key] = len(stratum_col)
             stratum_line[key] = line

@@ -18,26 +18,37 @@ the first day of the period it names (``1977`` -> 1977-01-01, ``2001/11`` -> 200
 Two-digit years (``73`` in the sample ``nm.pop``) follow SaTScan's rule: with a study period
 whose start and end are in the same century, that century; across a century boundary, the
 lower century when the year is at least the start's last two digits, else the upper century
-when it is at most the end's; with no study period known, the 1900s.
+when it is at most the end's; with no study period known, the 1900s.  A year written with three
+or four digits is taken as written.  When the study period was taken from the case dates, a
+message about a two-digit year names the case records that set it (a typo such as 2077 in the
+.cas is then found there, not in the .pop).
+
+Safety (the same rules as the CSV readers): every file is read through
+:func:`scan.io.text.read_text` (missing, folder, unreadable, binary, non-UTF-8 files are one
+:class:`~scan.errors.ScanInputError`; UTF-16 with a byte-order mark is decoded); all the files
+of an analysis are checked before any is parsed; numbers are plain ASCII decimals (no
+``1_000``, ``nan``, ``inf``); cases are at most 2,147,483,647 per record, per location and in
+total; populations are 0 or between 1e-100 and a total a float can hold.
 
 :func:`read_satscan_data` returns the raw record tables (:class:`SatscanData`) for space-time
 work; :func:`read_satscan` aggregates them to a purely spatial :class:`~scan.data.StudyArea`.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from typing import Iterator, Literal, Mapping
+from typing import Literal
 
 import numpy as np
 
-from ..data import StudyArea, study_area
+from ..data import MAX_COUNT, MAX_EXACT, SpaceTimeData, StudyArea, build_spacetime_data, study_area
 from ..errors import ScanInputError, ScanParameterError, check_choice
-from .csv import parse_count, parse_number
+from ..timeline import (TIME_UNITS, StudyPeriod, TimeUnit, _as_period_bound, census_instant,
+                        check_person_time, check_reader_period, check_time_options, parse_date,
+                        period_end, record_span, time_averaged_population)
+from .csv import parse_amount, parse_count, parse_number
+from .text import check_readable, numbered_lines
 
 Coordinates = Literal["cartesian", "latlong"]
-PRECISIONS = ("year", "month", "day")
-_DATE = re.compile(r"^\d+(?:[/\-.*]\d+){0,2}$")
 
 
 # ----------------------------------------------------------------------------- record tables
@@ -100,90 +111,13 @@ class SatscanData:
 
 
 # ----------------------------------------------------------------------------- low-level parsing
-def _records(path) -> Iterator[tuple[int, list[str]]]:
-    """(1-based line number, whitespace-split fields) for every non-blank line."""
-    with open(path, encoding="utf-8-sig") as handle:
-        for number, text in enumerate(handle, start=1):
-            fields = text.split()
-            if fields:
-                yield number, fields
+Records = list  # of (1-based line number, whitespace-split fields), blank lines left out
 
 
-def _first_width(path) -> int | None:
-    for _, fields in _records(path):
-        return len(fields)
-    return None
-
-
-def _resolve_year(year: int, period: tuple | None, text: str, file: str, line: int,
-                  field: str) -> int:
-    """SaTScan's rule for two-digit years (see the module docstring)."""
-    if year > 99:
-        return year
-    if period is None:
-        return 1900 + year
-    low, high = (int(str(np.datetime64(p, "Y"))) for p in period)
-    if low // 100 == high // 100:
-        return (low // 100) * 100 + year
-    if high - low >= 100:
-        raise ScanInputError(f"two-digit year in {text!r} is ambiguous: the study period spans "
-                             "more than 99 years; write four-digit years", file=file, line=line,
-                             field=field)
-    if year >= low % 100:
-        return (low // 100) * 100 + year
-    if year <= high % 100:
-        return (high // 100) * 100 + year
-    raise ScanInputError(f"two-digit year in {text!r} falls outside the study period; write "
-                         "four-digit years", file=file, line=line, field=field)
-
-
-def parse_date(text: str, *, file: str = "<date>", line: int | None = None,
-               field: str = "date", period: tuple | None = None) -> tuple[np.datetime64, str]:
-    """Parse a SaTScan date to (first day of the period it names, precision).
-
-    ``YYYY`` -> ("YYYY-01-01", "year"), ``YYYY/MM`` -> ("YYYY-MM-01", "month"),
-    ``YYYY/MM/DD`` -> (that day, "day"); ``MM/YYYY`` and ``MM/DD/YYYY`` also work.
-    ``period`` (start, end) resolves two-digit years.
-    """
-    def bad(why: str) -> ScanInputError:
-        return ScanInputError(f"{text!r} is not a date ({why}); write YYYY/MM/DD, YYYY/MM or "
-                              "YYYY", file=file, line=line, field=field)
-
-    if not _DATE.match(text):
-        raise bad("expected digits separated by '/'")
-    parts = [int(p) for p in re.split(r"[/\-.*]", text)]
-    precision = PRECISIONS[len(parts) - 1]
-    if len(parts) > 1 and parts[-1] > 999:          # MM/YYYY or MM/DD/YYYY
-        parts = parts[-1:] + parts[:-1]
-    year = _resolve_year(parts[0], period, text, file, line or 0, field)
-    month, day = (parts[1:] + [1, 1])[:2]
-    if not 1 <= month <= 12:
-        raise bad(f"month {month} is not 1-12")
-    try:
-        value = np.datetime64(f"{year:04d}-{month:02d}-{day:02d}", "D")
-    except ValueError:
-        raise bad(f"day {day} does not exist in {year:04d}/{month:02d}") from None
-    return value, precision
-
-
-def period_end(time: np.datetime64, precision: str) -> np.datetime64:
-    """The last day of the period a date names (1991, "year" -> 1991-12-31)."""
-    unit = {"year": "Y", "month": "M", "day": "D"}[precision]
-    return (np.datetime64(time, unit) + 1).astype("datetime64[D]") - 1
-
-
-def _as_period_bound(value, *, end: bool) -> np.datetime64 | None:
-    """A study-period bound from a SaTScan date string, a date or a datetime64."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        try:
-            day, precision = parse_date(value, field="start" if not end else "end")
-        except ScanInputError as exc:
-            raise ScanParameterError("end" if end else "start", "a date such as '1973/1/1'",
-                                     value, str(exc)) from None
-        return period_end(day, precision) if end else day
-    return np.datetime64(value, "D")
+def _records(path, what: str = "input file") -> Records:
+    """(1-based line number, whitespace-split fields) for every non-blank line, read once."""
+    return [(number, fields) for number, text in numbered_lines(path, what=what)
+            if (fields := text.split())]
 
 
 def _check_width(fields: list[str], width: int, layout: str, file: str, line: int) -> None:
@@ -193,6 +127,10 @@ def _check_width(fields: list[str], width: int, layout: str, file: str, line: in
 
 
 # ----------------------------------------------------------------------------- file readers
+_ROLES = {"cases": "case file", "controls": "control file", "population": "population file",
+          "geo": "coordinates file"}
+
+
 def read_counts(path, *, kind: Literal["cases", "controls"] = "cases",
                 dates: bool | None = None, n_covariates: int | None = None,
                 period: tuple | None = None) -> CountRecords:
@@ -201,13 +139,20 @@ def read_counts(path, *, kind: Literal["cases", "controls"] = "cases",
     ``dates`` says whether the third column is a date.  None infers it: with ``n_covariates``
     known (from the population file) from the number of columns (2 + k without a date,
     3 + k with one); otherwise a third column is taken to be a date.  All records must have
-    the same number of columns as the first.  Counts must be whole numbers >= 0.
+    the same number of columns as the first.  Counts must be whole numbers >= 0, cases at most
+    2,147,483,647 (:data:`scan.data.MAX_COUNT`) per record.
     """
-    file = str(path)
-    width = _first_width(path)
-    if width is None:
+    return _counts_from(_records(path, _ROLES[kind]), str(path), kind=kind, dates=dates,
+                        n_covariates=n_covariates, period=period)
+
+
+def _counts_from(records: Records, file: str, *, kind: str, dates: bool | None,
+                 n_covariates: int | None, period: tuple | None) -> CountRecords:
+    if not records:
         raise ScanInputError(f"no records; expected '<location id> <#{kind}> [<date>]'",
                              file=file)
+    first_line, first = records[0]
+    width = len(first)
     if dates is None:
         if n_covariates is not None:
             extra = width - 2 - n_covariates
@@ -215,21 +160,23 @@ def read_counts(path, *, kind: Literal["cases", "controls"] = "cases",
                 raise ScanInputError(
                     f"{width} columns, but with {n_covariates} covariates in the population "
                     f"file expected {2 + n_covariates} (without a date) or {3 + n_covariates} "
-                    "(with a date)", file=file, line=next(_records(path))[0])
+                    "(with a date)", file=file, line=first_line)
             dates = extra == 1
         else:
             dates = width >= 3
     if width < 2 + dates:
         raise ScanInputError(f"{width} columns but expected at least {2 + dates} "
                              f"(location id, #{kind}{', date' if dates else ''})", file=file,
-                             line=next(_records(path))[0])
+                             line=first_line)
     layout = f"location id, #{kind}" + (", date" if dates else "") + (
         f", {width - 2 - dates} covariates" if width > 2 + dates else "")
+    maximum = MAX_COUNT if kind == "cases" else MAX_EXACT
     ids, counts, times, precision, covariates, lines = [], [], [], [], [], []
-    for line, fields in _records(path):
+    for line, fields in records:
         _check_width(fields, width, layout, file, line)
         ids.append(fields[0])
-        counts.append(parse_count(fields[1], file=file, line=line, field=f"#{kind}"))
+        counts.append(parse_count(fields[1], file=file, line=line, field=f"#{kind}",
+                                  maximum=maximum))
         if dates:
             day, prec = parse_date(fields[2], file=file, line=line, field="date", period=period)
             times.append(day)
@@ -249,15 +196,18 @@ def read_population(path, *, period: tuple | None = None) -> PopulationRecords:
     Populations must be finite and >= 0; they need not be whole numbers.  Every record must
     have the same number of covariates as the first.
     """
-    file = str(path)
-    width = _first_width(path)
-    if width is None:
+    return _population_from(_records(path, _ROLES["population"]), str(path), period=period)
+
+
+def _population_from(records: Records, file: str, *, period: tuple | None) -> PopulationRecords:
+    if not records:
         raise ScanInputError("no records; expected '<location id> <date> <population> "
                              "[<covariate> ...]'", file=file)
+    width = len(records[0][1])
     layout = "location id, date, population" + (
         f", {width - 3} covariates" if width > 3 else "")
     ids, times, precision, pops, covariates, lines = [], [], [], [], [], []
-    for line, fields in _records(path):
+    for line, fields in records:
         if width < 3:
             _check_width(fields, 3, layout, file, line)
         _check_width(fields, width, layout, file, line)
@@ -265,8 +215,7 @@ def read_population(path, *, period: tuple | None = None) -> PopulationRecords:
         day, prec = parse_date(fields[1], file=file, line=line, field="date", period=period)
         times.append(day)
         precision.append(prec)
-        pops.append(parse_count(fields[2], file=file, line=line, field="population",
-                                integer=False))
+        pops.append(parse_amount(fields[2], file=file, line=line, field="population"))
         covariates.append(tuple(fields[3:]))
         lines.append(line)
     return PopulationRecords(
@@ -287,7 +236,7 @@ def read_geo(path, *, coordinates: Coordinates = "cartesian") -> GeoRecords:
     layout = "location id, " + ", ".join(names)
     ids, coords, lines = [], [], []
     first: dict[str, int] = {}
-    for line, fields in _records(path):
+    for line, fields in _records(path, _ROLES["geo"]):
         _check_width(fields, 3, layout, file, line)
         loc = fields[0]
         if loc in first:
@@ -332,7 +281,7 @@ def _case_span(cases: CountRecords) -> tuple[np.datetime64, np.datetime64] | Non
 
 
 def _check_in_period(records: CountRecords, start, end) -> None:
-    if records.times is None or start is None:
+    if records.times is None or start is None or end is None:
         return
     outside = (records.times < start) | (records.times > end)
     if outside.any():
@@ -342,80 +291,72 @@ def _check_in_period(records: CountRecords, start, end) -> None:
                              file=records.file, line=int(records.lines[i]), field="date")
 
 
+def _period_origin(cases: CountRecords, start_given: bool, end_given: bool) -> str:
+    """Where an inferred study period came from, for messages that judge dates against it."""
+    if start_given and end_given or cases.times is None or len(cases.times) == 0:
+        return ""
+    said = []
+    for given, pick, word in ((start_given, np.argmin, "earliest"),
+                              (end_given, np.argmax, "latest")):
+        if not given:
+            i = int(pick(cases.times))
+            said.append(f"{word} {cases.times[i]} on {cases.file} line {cases.lines[i]}")
+    return f"from the case dates: {', '.join(said)}; check them or pass start/end"
+
+
 def read_satscan_data(cas, *, geo, pop=None, ctl=None, coordinates: Coordinates = "cartesian",
                       start=None, end=None, dates: bool | None = None) -> SatscanData:
     """Read SaTScan input files into raw record tables, checking ids against the .geo file.
 
     ``start``/``end`` bound the study period (SaTScan date strings such as '1973/1/1' or
     '1991', dates, or datetime64; a year as ``end`` means its last day).  Case and control
-    dates outside it are errors.  When not given they are the span of the case dates.
-    ``dates`` forces whether the case/control files have a date column (see
-    :func:`read_counts`).
+    dates outside it are errors (reported against the file and line of the record).  When not
+    given they are the span of the case dates; a message that judges a date against such a
+    period names the case records it came from.  ``dates`` forces whether the case/control
+    files have a date column (see :func:`read_counts`).
+
+    Every file is checked for existence and readability before any is parsed (see
+    :mod:`scan.io.text` for the encodings read).
     """
+    for path, kind in ((cas, "cases"), (geo, "geo"), (pop, "population"), (ctl, "controls")):
+        if path is not None:
+            check_readable(path, what=_ROLES[kind])
+    if cas is None or geo is None:
+        raise ScanParameterError("cas" if cas is None else "geo",
+                                 "a file name (SaTScan CaseFile / CoordinatesFile)", None)
     start, end = _as_period_bound(start, end=False), _as_period_bound(end, end=True)
-    given = (start, end) if start is not None and end is not None else None
-    n_cov = None
-    if pop is not None:
-        width = _first_width(pop)
-        n_cov = None if width is None else max(width - 3, 0)
+    start_given, end_given = start is not None, end is not None
+    if start_given and end_given and start > end:
+        raise ScanParameterError("start/end", "a study period that starts before it ends",
+                                 (str(start), str(end)))
+    given = StudyPeriod(start, end) if start_given and end_given else None
+    pop_records = _records(pop, _ROLES["population"]) if pop is not None else None
+    n_cov = max(len(pop_records[0][1]) - 3, 0) if pop_records else None
     cases = read_counts(cas, kind="cases", dates=dates, n_covariates=n_cov, period=given)
     span = _case_span(cases)
     if span is not None:
         start = span[0] if start is None else start
         end = span[1] if end is None else end
-    if start is not None and end is not None and start > end:
-        raise ScanParameterError("start/end", "a study period that starts before it ends",
-                                 (str(start), str(end)))
-    period = (start, end) if start is not None and end is not None else None
+    _check_in_period(cases, start, end)
+    period = None
+    if start is not None and end is not None:
+        period = StudyPeriod(start, end, _period_origin(cases, start_given, end_given))
     controls = None
     if ctl is not None:
         controls = read_counts(ctl, kind="controls", dates=cases.times is not None,
                                period=period)
-    population = read_population(pop, period=period) if pop is not None else None
+        _check_in_period(controls, start, end)
+    population = (_population_from(pop_records, str(pop), period=period)
+                  if pop is not None else None)
     geo_records = read_geo(geo, coordinates=coordinates)
     for records in (cases, controls, population):
         if records is not None:
             _check_known_ids(records, geo_records)
-    for records in (cases, controls):
-        if records is not None:
-            _check_in_period(records, start, end)
     return SatscanData(cases=cases, geo=geo_records, population=population, controls=controls,
                        start=start, end=end)
 
 
 # ----------------------------------------------------------------------------- aggregation
-def census_instant(time: np.ndarray, precision: np.ndarray) -> np.ndarray:
-    """The day a census record refers to: July 1 for a year, the 15th for a month, else the day
-    written (SaTScan's convention for population dates)."""
-    time = np.asarray(time, dtype="datetime64[D]")
-    july = (time.astype("datetime64[Y]").astype("datetime64[M]") + 6).astype("datetime64[D]")
-    out = np.where(precision == "year", july, time)
-    return np.where(precision == "month", time + 14, out)
-
-
-def time_averaged_population(census_days: np.ndarray, values: np.ndarray,
-                             start: np.datetime64, end: np.datetime64) -> np.ndarray:
-    """Average over the days [start, end] of populations interpolated between census days.
-
-    ``census_days`` are m sorted distinct days and ``values`` is (rows, m).  Each row's
-    population curve P(t) is linear between consecutive census days and constant before the
-    first and after the last.  The result is ``(1 / (end + 1 - start)) * integral of P(t) dt``
-    from the start of day ``start`` to the end of day ``end``.
-    """
-    days = census_days.astype(np.int64).astype(np.float64)
-    lo = float(np.datetime64(start, "D").astype(np.int64))
-    hi = float(np.datetime64(end, "D").astype(np.int64)) + 1.0
-    inner = days[(days > lo) & (days < hi)]
-    knots = np.concatenate([[lo], inner, [hi]])
-    # the curve is linear in the census values: weights[t, j] = interpolant of unit vector e_j
-    weights = np.column_stack([np.interp(knots, days, np.eye(len(days))[j])
-                               for j in range(len(days))])
-    at_knots = values @ weights.T                                  # (rows, knots)
-    widths = np.diff(knots)
-    integral = (0.5 * (at_knots[:, 1:] + at_knots[:, :-1]) * widths).sum(axis=1)
-    return integral / (hi - lo)
-
-
 def _strata(population: PopulationRecords | None) -> list[tuple[str, ...]]:
     if population is None:
         return [()]
@@ -425,18 +366,28 @@ def _strata(population: PopulationRecords | None) -> list[tuple[str, ...]]:
     return list(seen)
 
 
-def _case_strata_matrix(records: CountRecords, index: dict[str, int],
-                        strata: list[tuple[str, ...]]) -> np.ndarray:
+def _case_stratum(records: CountRecords, strata: list[tuple[str, ...]]) -> list[int]:
+    """The stratum (index into ``strata``) of every case record: its trailing covariate
+    columns must name a covariate category of the population file."""
     col = {s: k for k, s in enumerate(strata)}
-    out = np.zeros((len(index), len(strata)), dtype=np.float64)
-    for loc, count, cov, line in zip(records.ids.tolist(), records.counts.tolist(),
-                                     records.covariates, records.lines.tolist()):
+    if strata == [()]:
+        return [0] * len(records.covariates)
+    out = []
+    for cov, line in zip(records.covariates, records.lines.tolist()):
         if cov not in col:
             raise ScanInputError(
                 f"covariates {' '.join(cov)!r} do not match any covariate category of the "
                 f"population file (e.g. {' '.join(strata[0])!r})", file=records.file,
                 line=line, field="covariates")
-        out[index[loc], col[cov]] += count
+        out.append(col[cov])
+    return out
+
+
+def _case_strata_matrix(records: CountRecords, index: dict[str, int],
+                        strata: list[tuple[str, ...]]) -> np.ndarray:
+    out = np.zeros((len(index), len(strata)), dtype=np.float64)
+    rows = [index[loc] for loc in records.ids.tolist()]
+    np.add.at(out, (rows, _case_stratum(records, strata)), records.counts)
     return out
 
 
@@ -491,6 +442,15 @@ def spatial_study_area(data: SatscanData, *, model: Literal["poisson", "bernoull
                   data.controls.counts)
         kwargs["population"] = cases + controls
     else:
+        pop = data.population
+        with np.errstate(over="ignore"):
+            total = float(pop.populations.sum())
+        if not np.isfinite(total):
+            i = int(np.argmax(pop.populations))
+            raise ScanInputError(
+                f"the population values add up to more than a float can hold (1.8e308; the "
+                f"largest is {pop.populations[i]:.6g} on line {pop.lines[i]}); check the values",
+                file=pop.file, field="population")
         start, end = _default_period(data)
         strata = _strata(data.population)
         pop_strata = _population_strata_matrix(data.population, index, strata, start, end)
@@ -556,132 +516,62 @@ def read_satscan(cas, *, geo, pop=None, ctl=None, coordinates: Coordinates = "ca
     return spatial_study_area(data, model=model, crs=crs)
 
 
-# ----------------------------------------------------------------------------- parameter files
-def _prm_entries(path) -> dict[str, tuple[str, int]]:
-    """key -> (raw value, 1-based line) for every ``Key=value`` line of a .prm file."""
-    file = str(path)
-    entries: dict[str, tuple[str, int]] = {}
-    with open(path, encoding="utf-8-sig") as handle:
-        for line, text in enumerate(handle, start=1):
-            text = text.strip()
-            if not text or text.startswith(";") or (text.startswith("[") and text.endswith("]")):
-                continue
-            key, sep, value = text.partition("=")
-            key = key.strip()
-            if not sep or not key:
-                raise ScanInputError(f"{text!r} is not a 'Key=value' setting, a '[Section]' or a "
-                                     "';' comment", file=file, line=line)
-            if key in entries:
-                raise ScanInputError(f"setting '{key}' already appears on line "
-                                     f"{entries[key][1]}", file=file, line=line, field=key)
-            entries[key] = (value.strip(), line)
-    return entries
+# ----------------------------------------------------------------------------- space-time data
+def satscan_spacetime_data(data, *, time_aggregation: TimeUnit, aggregation_length: int = 1,
+                           crs: str | None = None) -> SpaceTimeData:
+    """Space-time data from the raw SaTScan records of :func:`scan.io.satscan.read_satscan_data`.
 
-
-def read_prm(path) -> dict[str, str]:
-    """Read a SaTScan parameter file into a flat ``{key: raw value string}`` dict.
-
-    The file is INI-like: ``[Section]`` headers (dropped: keys are unique across sections),
-    ``Key=value`` lines and ``;`` comment lines.  Values are stripped but otherwise raw.
+    Every location of the .geo file is a location, in file order.  With a population file whose
+    records carry covariates, each distinct covariate tuple is a stratum and the trailing
+    columns of each case record must name one; expected counts are then adjusted by indirect
+    standardisation over location × interval × stratum person-time.
     """
-    return {key: value for key, (value, _) in _prm_entries(path).items()}
+    check_choice("time_aggregation", time_aggregation, TIME_UNITS)
+    check_time_options(time_aggregation, aggregation_length)
+    if data.cases.times is None:
+        raise ScanInputError("the case file has no dates; a space-time analysis needs a date "
+                             "on every case record", file=data.cases.file, field="date")
+    total = int(data.cases.counts.sum())
+    if total > MAX_COUNT:
+        raise ScanInputError(f"the cases add up to {total:,}, more than {MAX_COUNT:,}, the "
+                             "largest total scan can hold (its kernels count in 32-bit "
+                             "integers)", file=data.cases.file, field="#cases")
+    check_reader_period(data.start, data.end, time_aggregation, aggregation_length,
+                         data.cases.file, record_span(data.cases.times,
+                                                       data.cases.lines.tolist(),
+                                                       data.cases.file))
+    if data.population is not None:
+        check_person_time(data.population.populations, data.population.lines.tolist(),
+                           data.start, data.end, data.population.file)
+    geo = data.geo
+    index = {loc: i for i, loc in enumerate(geo.ids.tolist())}
+    pop = data.population
+    strata = _strata(pop)
+    case_stratum = _case_stratum(data.cases, strata)
+    census = {}
+    if pop is not None:
+        col = {c: k for k, c in enumerate(strata)}
+        census = dict(census_loc=[index[v] for v in pop.ids.tolist()],
+                      census_day=census_instant(pop.times, pop.time_precision),
+                      census_value=pop.populations,
+                      census_stratum=[col[c] for c in pop.covariates])
+    return build_spacetime_data(
+        geo.ids, geo.coords, case_loc=[index[v] for v in data.cases.ids.tolist()],
+        case_day=data.cases.times, case_count=data.cases.counts, case_stratum=case_stratum,
+        n_strata=len(strata), start=data.start, end=data.end, time_unit=time_aggregation,
+        aggregation_length=aggregation_length, coordinates=geo.coordinates, crs=crs,
+        source=data.cases.file, strata_names=["|".join(s) for s in strata], **census)
 
 
-# Meanings of SaTScan's enumerated settings, as written in the comments of the parameter files
-# SaTScan 10.3 writes (see the samples in shared/data/reference/satscan_samples).
-PRM_ENUMS: dict[str, dict[str, str]] = {
-    # 0 = no dates in the case file; 4 = generic integer times (not calendar dates)
-    "PrecisionCaseTimes": {"0": "none", "1": "year", "2": "month", "3": "day", "4": "generic"},
-    "CoordinatesType": {"0": "cartesian", "1": "latlong"},
-    "AnalysisType": {"1": "purely spatial", "2": "purely temporal",
-                     "3": "retrospective space-time", "4": "prospective space-time",
-                     "5": "spatial variation in temporal trends",
-                     "6": "prospective purely temporal", "7": "seasonal temporal"},
-    "ModelType": {"0": "poisson", "1": "bernoulli", "2": "space-time permutation",
-                  "3": "ordinal", "4": "exponential", "5": "normal", "6": "continuous poisson",
-                  "7": "multinomial", "8": "rank", "9": "uniform time", "10": "batched"},
-    # 1 = high rates (clusters of excess risk), 2 = low rates, 3 = both
-    "ScanAreas": {"1": "high", "2": "low", "3": "both"},
-    "TimeAggregationUnits": {"0": "none", "1": "year", "2": "month", "3": "day",
-                             "4": "generic"},
-    # 0 = MaxTemporalSize is a percentage of the study period, 1 = a number of aggregation units
-    "MaxTemporalSizeInterpretation": {"0": "percentage", "1": "time"},
-    "SpatialWindowShapeType": {"0": "circular", "1": "elliptic"},
-    # 0 = study period bounds checked strictly (records outside are errors), 1 = relaxed
-    # (records outside are ignored); the same for coordinates checking
-    "StudyPeriodCheckType": {"0": "strict", "1": "relaxed"},
-    "GeographicalCoordinatesCheckType": {"0": "strict", "1": "relaxed"},
-    "PValueReportType": {"0": "default", "1": "standard monte carlo", "2": "early termination",
-                         "3": "gumbel"},
-    # secondary clusters: 0 no geographical overlap, 1 no cluster centres in other clusters,
-    # 2 no centres in the most likely cluster, 3 no centres in less likely clusters, 4 no pairs
-    # of centres both in each other, 5 no restrictions
-    "CriteriaForReportingSecondaryClusters": {
-        "0": "no geographical overlap", "1": "no centres in other clusters",
-        "2": "no centres in most likely cluster", "3": "no centres in less likely clusters",
-        "4": "no pairs of centres in each other", "5": "no restrictions"},
-}
-_PRM_FILES = ("CaseFile", "ControlFile", "PopulationFile", "CoordinatesFile")
-_PRM_DATES = ("StartDate", "EndDate")
-_PRM_INTS = ("TimeAggregationLength", "MonteCarloReps", "MinimumTemporalClusterSize",
-             "MinimumCasesInHighRateClusters", "IterativeScanMaxIterations")
-_PRM_FLOATS = ("MaxSpatialSizeInPopulationAtRisk", "MaxTemporalSize", "IterativeScanMaxPValue")
-_PRM_FLAGS = ("IncludePurelyTemporal", "IncludePurelySpatial", "IterativeScan", "UseGridFile")
+def read_satscan_spacetime(cas, *, geo, pop=None, coordinates: str = "cartesian", start=None,
+                           end=None, time_aggregation: TimeUnit = "day",
+                           aggregation_length: int = 1, crs: str | None = None) -> SpaceTimeData:
+    """Read SaTScan .cas (with dates), .geo and optional .pop files into :class:`SpaceTimeData`.
 
-
-def _prm_value(key: str, raw: str, file: str, line: int | None):
-    def bad(allowed: str) -> ScanInputError:
-        return ScanInputError(f"{raw!r} is not {allowed}", file=file, line=line, field=key)
-
-    if key in _PRM_FILES:
-        return raw or None
-    if key in PRM_ENUMS:
-        if raw not in PRM_ENUMS[key]:
-            raise bad("one of " + ", ".join(f"{k} ({v})" for k, v in PRM_ENUMS[key].items()))
-        return PRM_ENUMS[key][raw]
-    if key in _PRM_DATES:
-        day, precision = parse_date(raw, file=file, line=line, field=key)
-        return period_end(day, precision) if key == "EndDate" else day
-    if key in _PRM_FLAGS:
-        if raw.lower() not in ("y", "n"):
-            raise bad("'y' or 'n'")
-        return raw.lower() == "y"
-    converter = int if key in _PRM_INTS else float
-    try:
-        return converter(raw)
-    except ValueError:
-        raise bad("an integer" if converter is int else "a number") from None
-
-
-def prm_settings(prm) -> dict[str, object]:
-    """The settings of a .prm file that ``scan`` uses, as typed values.
-
-    ``prm`` is a path or the dict :func:`read_prm` returns.  Keys keep SaTScan's names; only
-    keys present are returned.  Types: file names are str (None when empty); enumerated
-    settings are the strings of :data:`PRM_ENUMS` (e.g. ``CoordinatesType`` -> "cartesian" or
-    "latlong", ``ModelType`` 0 -> "poisson", 1 -> "bernoulli", 2 -> "space-time permutation";
-    ``AnalysisType`` 1 -> "purely spatial", 3 -> "retrospective space-time"); ``StartDate`` is
-    the first day and ``EndDate`` the last day of the period written (datetime64[D]);
-    ``MaxSpatialSizeInPopulationAtRisk`` (percent of the population at risk, <= 50) and
-    ``MaxTemporalSize`` (percent of the study period, or aggregation units when
-    ``MaxTemporalSizeInterpretation`` is "time") are floats; ``MonteCarloReps``,
-    ``TimeAggregationLength`` and the other counts are ints; y/n flags are bools.
+    ``start``/``end``: the study period (SaTScan dates such as '1973/1/1'; a year as ``end``
+    means its last day); by default the span of the case dates.
     """
-    if isinstance(prm, Mapping):
-        entries = {k: (v, None) for k, v in prm.items()}
-        file = "<prm>"
-    else:
-        entries, file = _prm_entries(prm), str(prm)
-    wanted = (_PRM_FILES + tuple(PRM_ENUMS) + _PRM_DATES + _PRM_INTS + _PRM_FLOATS + _PRM_FLAGS)
-    return {key: _prm_value(key, entries[key][0], file, entries[key][1])
-            for key in wanted if key in entries}
-
-
-def prm_input_files(prm) -> list[tuple[str, "Path"]]:
-    """(key, path) of the input files a .prm names (relative to the .prm's folder)."""
-    from pathlib import Path
-
-    entries = _prm_entries(prm)
-    folder = Path(prm).parent
-    return [(key, folder / entries[key][0]) for key in _PRM_FILES
-            if key in entries and entries[key][0]]
+    data = read_satscan_data(cas, geo=geo, pop=pop, coordinates=coordinates, start=start,
+                             end=end, dates=True)
+    return satscan_spacetime_data(data, time_aggregation=time_aggregation,
+                                  aggregation_length=aggregation_length, crs=crs)
