@@ -42,6 +42,9 @@ def test_inquiry_end_to_end(long_files, tmp_path, capsys):
     assert tuple(d) == INQUIRY_KEYS
     assert (out / "borough-scan" / "result.json").exists()
     assert (out / "borough-scan" / "summary.txt").exists()
+    html = (out / "report.html").read_text(encoding="utf-8")      # scan.report.html
+    assert "Is there an excess of cancer registrations in SYN038?" in html
+    assert [r["id"] for r in d["locations"]] == [f"SYN{k:03d}" for k in range(1, 111)]
     # the CLI is a thin shell: the same numbers from Python, same seed
     area = read_long_csv(long_files["cases"], locations=long_files["locations"],
                          strata=("sex", "age"))
@@ -293,6 +296,7 @@ def test_demo_inquiries(tmp_path, capsys):
     assert "No: the number of cancer registrations in SYN100 is not more than chance would " \
            "explain" in printed
     assert (out / "result.json").exists() and (out / "map.png").exists()
+    assert (out / f"inquiry-{INQUIRY_AREA}" / "report.html").stat().st_size > 10_000
     hot = json.loads((out / f"inquiry-{INQUIRY_AREA}" / "inquiry.json").read_text())
     quiet = json.loads((out / f"inquiry-{QUIET_AREA}" / "inquiry.json").read_text())
     assert hot["verdict"]["significant_excess"] and hot["borough_scan"][

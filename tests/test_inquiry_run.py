@@ -156,7 +156,7 @@ def test_reference_rates_are_not_rescaled(tmp_path):
     assert d["study_area"]["observed"] != d["study_area"]["expected"]
     assert "not rescaled" in d["reference_description"]
     assert d["standardisation"] == {"strata": ["sex"], "method": "indirect", "n_strata": 2}
-    assert d["period"] == {"start": None, "end": None, "years": 2.0}
+    assert d["period"] == {"start": None, "end": None, "years": 2}
     assert any("not rescaled to the study area's total" in c for c in d["caveats"])
 
 

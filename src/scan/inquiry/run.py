@@ -84,8 +84,10 @@ SMALL_EXPECTED = 5.0
 INQUIRY_KEYS = ("scan_version", "created_by", "question", "condition", "focus", "period",
                 "study_area", "reference", "reference_description", "standardisation",
                 "areas", "combined", "focused", "borough_scan", "exposure", "verdict",
-                "caveats", "method", "sources", "suppressed_below")
-"""The top-level keys of inquiry.json, in order."""
+                "caveats", "method", "sources", "suppressed_below", "locations")
+"""The top-level keys of inquiry.json, in order: the contract's (notes/inquiry-spec.md), then
+``locations``, one ``{"id", "name", "observed", "expected", "sir"}`` per study location (plus
+its NO2/PM10/PM25 values when exposure was given) for the report's SIR map."""
 
 _DERIVED = ("sir", "sir_ci95", "p_value", "mid_p", "relative_risk", "observed_over_expected")
 """Figures that reveal a suppressed count; withheld beside it in the public file."""
@@ -445,7 +447,7 @@ def run_inquiry(data, *, locations=None, strata: Sequence[str] = (), reference_r
     borough = circular_scan(area, n_replications=R, rng=seed,
                             max_population_fraction=p["max_population_fraction"],
                             threads=threads, progress=progress)
-    exposure_dict, borough, grid, map_pollutant = _exposure(
+    exposure_dict, borough, grid, map_pollutant, values = _exposure(
         area, borough, sel, exposure, exposure_year, bounds, p["alpha"], threads)
     borough_dict = _borough(borough, sel, area, ranks, n_ranked, p["alpha"])
 
@@ -456,7 +458,8 @@ def run_inquiry(data, *, locations=None, strata: Sequence[str] = (), reference_r
         period = {"start": str(int(years_of.min())), "end": str(int(years_of.max())),
                   "years": int(years_of.max() - years_of.min() + 1)}
     elif p["years"] is not None:
-        period = {"start": None, "end": None, "years": p["years"]}
+        y = p["years"]
+        period = {"start": None, "end": None, "years": int(y) if float(y).is_integer() else y}
     d: dict = {
         "scan_version": version_string(),
         "created_by": CREATED_BY,
@@ -486,6 +489,7 @@ def run_inquiry(data, *, locations=None, strata: Sequence[str] = (), reference_r
                    "max_population_fraction": p["max_population_fraction"]},
         "sources": [],
         "suppressed_below": p["suppress_below"],
+        "locations": _locations(area, e_sir, values),
     }
     if area.expected_scale is not None and area.expected_kind == "supplied":
         d["study_area"]["expected_scale_in_scans"] = area.expected_scale
@@ -634,7 +638,7 @@ def _borough(result, sel, area, ranks, n_ranked, alpha) -> dict:
 def _exposure(area, result, sel, exposure, year, bounds, alpha, threads):
     """(exposure dict or None, the borough result with exposure sections, grid, pollutant)."""
     if not exposure:
-        return None, result, None, "NO2"
+        return None, result, None, "NO2", {}
     from ..exposure.adjust import adjusted_scan, adjustment_report, survives
     from ..exposure.grids import UNITS
     from ..exposure.join import load_exposure, with_exposure
@@ -729,7 +733,20 @@ def _exposure(area, result, sel, exposure, year, bounds, alpha, threads):
         grid = grid_ds[name].copy(deep=False)
         grid.attrs = {"units": UNITS, "source": labels.get(name, source), **grid.attrs}
         map_pollutant = name
-    return out, result, grid, map_pollutant
+    return out, result, grid, map_pollutant, values
+
+
+def _locations(area, e_sir, values) -> list[dict]:
+    """One record per study location for the report's SIR map."""
+    out = []
+    for i, ident in enumerate(area.ids):
+        e = float(e_sir[i])
+        row = {"id": str(ident), "name": _name(area, i), "observed": int(area.cases[i]),
+               "expected": e, "sir": float(area.cases[i]) / e if e > 0 else None}
+        for name, v in values.items():
+            row[name] = float(v[i]) if np.isfinite(v[i]) else None
+        out.append(row)
+    return out
 
 
 # --- words --------------------------------------------------------------------------------------
@@ -1029,7 +1046,7 @@ def public_inquiry(d: dict, suppress_below: int) -> dict:
             for value in node:
                 walk(value)
 
-    for key in ("areas", "combined", "focused", "borough_scan"):
+    for key in ("areas", "combined", "focused", "borough_scan", "locations"):
         walk(out.get(key))
     out["suppressed_below"] = k
     out["verdict"] = verdict(out)
