@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -635,6 +636,58 @@ def test_cli_reports_a_truncated_netcdf_and_an_off_lattice_grid(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith(f"scan: error: {laei}, field 'x': irregular spacing of x")
     assert f"on line {k + 2} is off the lattice" in err
+
+
+@pytest.mark.parametrize("data, match", [
+    (b"", r"e_NO2\.csv: the file is empty; expected exposure CSV"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00IHDR", r"e_NO2\.csv, line 3: exposure CSV holds a NUL byte"),
+    (b"x,y,conc\xe9\n1,2,3\n", r"e_NO2\.csv, line 1: byte 0xe9 \(column 9\) is not UTF-8 text"),
+])
+def test_cli_unreadable_exposure_csv(tmp_path, capsys, data, match):
+    from scan.cli import main
+    from scan.datasets import write_borough_csv
+
+    csv = write_borough_csv(tmp_path / "cancer.csv")
+    (tmp_path / "e_NO2.csv").write_bytes(data)
+    assert main(["spatial", str(csv), "--out", str(tmp_path / "o"), "--replications", "9",
+                 "--quiet", "--exposure", str(tmp_path / "e_NO2.csv")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("scan: error: ") and err.count("\n") == 1
+    assert re.search(match, err), err
+
+
+def test_check_exposure_file_refuses_before_any_scan(tmp_path, monkeypatch):
+    """The pre-check a command can run before the Monte Carlo: same messages as the readers."""
+    from scan.exposure.join import check_exposure_file
+
+    good = write_csv(tmp_path / "g_NO2.csv", laei_rows())
+    check_exposure_file(good)
+    check_exposure_file(f"PM10={good}")
+    nc = write_netcdf(read_grid(good), tmp_path / "g.nc")
+    check_exposure_file(nc)
+    table = tmp_path / "t.csv"
+    table.write_text("id,NO2\nA,-9999\n")
+    check_exposure_file(table)
+    cases = [
+        (b"", "e_NO2.csv", r"e_NO2\.csv: the file is empty; expected exposure CSV"),
+        (b"x,y,value\n1,2,3\n", "v_NO2.csv", r"v_NO2\.csv, line 1: no concentration column"),
+        (b"x,y,conc\n1,2,3\n", "nopollutant.csv", r"nopollutant\.csv: no pollutant in the file "
+                                                   r"name"),
+        (b"ncols 2.5\nnrows 1\n", "h_PM10.asc", r"h_PM10\.asc, line 1, field 'ncols': must be "
+                                                r"a whole number >= 1; got '2\.5'"),
+        (nc.read_bytes()[:3000], "cut.nc", r"cut\.nc: not a readable NetCDF-4 grid file"),
+        (b"CDF\x01" + bytes(20), "old.nc", r"old\.nc: a NetCDF-3 \(classic\) file"),
+        (b"id,NO2\nA,1\nA,2\n", "dup.csv", r"dup\.csv, line 3, field 'id': duplicate id 'A'"),
+        (b"GIF89a", "g.tif", r"g\.tif: unknown grid format '\.tif'"),
+    ]
+    for data, name, match in cases:
+        (tmp_path / name).write_bytes(data)
+        with pytest.raises(ScanInputError, match=match):
+            check_exposure_file(tmp_path / name)
+    with pytest.raises(ScanInputError, match=r"nowhere_NO2\.csv: exposure file not found"):
+        check_exposure_file(tmp_path / "nowhere_NO2.csv")
+    with pytest.raises(ScanParameterError, match=r"parameter 'pollutant' must be one of"):
+        check_exposure_file(f"SO2={good}")
 
 
 def test_with_exposure_counts_missing_locations():

@@ -163,14 +163,95 @@ def values_from_table(area, table, source: str = "<table>") -> dict[str, np.ndar
 
 
 def _is_location_table(path: Path) -> bool:
+    """Whether a CSV is a per-location table (no x, y columns) rather than a LAEI grid.  The
+    file is first checked as text (empty, binary, encoding) under the neutral name "exposure
+    CSV", since which of the two it was meant to be is not known yet."""
     if path.suffix.lower() != ".csv":
         return False
+    from .grids import text_encoding
+
+    encoding = text_encoding(path, "exposure CSV")
     try:
-        with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        with open(path, newline="", encoding=encoding, errors="replace") as fh:
             header = fh.readline(1 << 20).lower().replace('"', "").strip().split(",")
     except OSError as err:
-        raise ScanInputError(f"cannot be read: {err.strerror or err}", file=str(path)) from None
+        raise ScanInputError(f"exposure CSV could not be read ({err.strerror or err})",
+                             file=str(path)) from None
     return not {"x", "y"}.issubset(h.strip() for h in header)
+
+
+def _split_spec(spec) -> tuple[str | None, Path]:
+    """``FILE`` or ``POLLUTANT=FILE`` -> (canonical pollutant or None, path)."""
+    from .grids import canonical_pollutant
+
+    spec = str(spec)
+    pollutant = None
+    if "=" in spec and not Path(spec).exists():
+        pollutant, spec = spec.split("=", 1)
+        pollutant = canonical_pollutant(pollutant)
+    return pollutant, Path(spec)
+
+
+def check_exposure_file(spec: str | os.PathLike) -> None:
+    """The checks of one exposure file that need no study area, cheap enough to run before a
+    scan starts, so that a bad file is refused before the Monte Carlo run rather than after it.
+
+    ``spec`` is ``FILE`` or ``POLLUTANT=FILE``.  Checks that the file exists and is readable text
+    (or NetCDF-4), of a known kind, with a pollutant: a per-location table is read whole (they are
+    small); a LAEI CSV's header row, an ESRI ASCII header (every value) and a NetCDF file's
+    metadata (in a child process with a time limit) are read, not the grid.  Raises the same
+    :class:`ScanInputError` / :class:`ScanParameterError` that :func:`load_exposure` would.
+    """
+    from ..io.text import check_readable
+    from .grids import (_ASC_WHAT, _LAEI_WHAT, _NC_WHAT, _NETCDF_SUFFIXES, _check_hdf5_signature,
+                        _csv_columns, _read_asc_header, _starts_with_ncols, _walk_hdf5,
+                        pollutant_from_filename, text_encoding, unreadable)
+    from .summary import read_location_table
+
+    pollutant, path = _split_spec(spec)
+    if not path.exists():
+        raise ScanInputError("exposure file not found", file=str(path))
+    check_readable(path, what="exposure file")
+    suffix = path.suffix.lower()
+    if suffix in _NETCDF_SUFFIXES:
+        if path.stat().st_size == 0:
+            raise ScanInputError(f"the file is empty; expected a {_NC_WHAT}", file=str(path))
+        _check_hdf5_signature(path)
+        try:
+            _walk_hdf5(path)
+        except ScanInputError:
+            raise
+        except Exception as err:
+            raise unreadable(path, err, _NC_WHAT + "; it may be truncated or corrupt") from None
+        return
+    if _is_location_table(path):
+        read_location_table(path)
+        return
+    if suffix == ".asc" or _starts_with_ncols(path):
+        if pollutant is None:
+            pollutant_from_filename(path)
+        encoding = text_encoding(path, _ASC_WHAT)
+        try:
+            with open(path, encoding=encoding) as fh:
+                _read_asc_header(fh, str(path))
+        except ScanInputError:
+            raise
+        except (UnicodeError, OSError, ValueError) as err:
+            raise unreadable(path, err, _ASC_WHAT) from None
+        return
+    if suffix in (".csv", ".txt"):
+        if pollutant is None:
+            pollutant_from_filename(path)
+        encoding = text_encoding(path, _LAEI_WHAT)
+        try:
+            _csv_columns(path, encoding)
+        except ScanInputError:
+            raise
+        except (ValueError, OSError, UnicodeError) as err:
+            raise unreadable(path, err, _LAEI_WHAT) from None
+        return
+    raise ScanInputError(f"unknown grid format {suffix!r}; expected .csv (LAEI), .asc (ESRI ASCII) "
+                         "or .nc (NetCDF)", file=str(path))
 
 
 def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None, polygons=None
@@ -183,15 +264,10 @@ def load_exposure(area, spec: str | os.PathLike, *, year: int | None = None, pol
     which ``year`` picks the LAEI year).  With ``polygons`` (:func:`read_boundaries`) a grid is
     averaged over each location's polygon instead of read at its point.
     """
-    from .grids import canonical_pollutant, read_grid
+    from .grids import read_grid
     from .summary import read_location_table
 
-    spec = str(spec)
-    pollutant = None
-    if "=" in spec and not Path(spec).exists():
-        pollutant, spec = spec.split("=", 1)
-        pollutant = canonical_pollutant(pollutant)
-    path = Path(spec)
+    pollutant, path = _split_spec(spec)
     if path.is_dir():
         raise ScanInputError("is a folder, not an exposure file", file=str(path))
     if not path.exists():
