@@ -705,3 +705,24 @@ def test_with_exposure_counts_missing_locations():
 def test_bad_parameter_is_still_a_parameter_error(tmp_path):
     with pytest.raises(ScanParameterError, match=r"parameter 'bbox'"):
         read_grid(write_csv(tmp_path / "g_NO2.csv", laei_rows()), bbox=(1, 2, 3))
+
+
+def test_a_bad_exposure_file_is_refused_before_the_scan(tmp_path, capsys, monkeypatch):
+    """The CLI checks every --exposure file's header before the Monte Carlo run."""
+    import scan.spatial
+    from scan.cli import main
+    from scan.datasets import write_borough_csv
+
+    data = write_borough_csv(tmp_path / "cancer.csv")
+    bad = tmp_path / "big_PM10.asc"
+    bad.write_text("ncols 2.5\nnrows 3\nxllcorner 0\nyllcorner 0\ncellsize 20\n"
+                   "NODATA_value -9999\n1 2 3\n")
+
+    def never(*a, **k):
+        raise AssertionError("the scan must not start")
+
+    monkeypatch.setattr(scan.spatial, "circular_scan", never)
+    assert main(["spatial", str(data), "--out", str(tmp_path / "out"), "--exposure", str(bad),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "big_PM10.asc, line 1, field 'ncols': must be a whole number >= 1; got '2.5'" in err

@@ -125,6 +125,11 @@ def check_inputs(job: Job) -> None:
                 raise ScanInputError(f"the file it names, {name!r}, {reason}; paths are "
                                      "relative to the .prm's folder", file=str(prm), line=line,
                                      field=key)
+    if job.options.get("exposure"):
+        from .exposure.join import check_exposure_file
+
+        for spec in job.options["exposure"]:
+            check_exposure_file(spec)       # headers and metadata, with the readers' messages
 
 
 def _sha256(path: Path) -> str:
