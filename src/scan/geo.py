@@ -158,10 +158,15 @@ def _centroid_points(gdf, centroids, crs, ids, source) -> np.ndarray:
         series = getattr(centroids, "geometry", centroids)
     if hasattr(series, "index") and hasattr(series, "loc") \
             and not series.index.equals(gdf.index):
-        try:                                       # matched on the frame's index when it can be
-            series = series.loc[gdf.index]
-        except (KeyError, TypeError):
-            pass                                   # else by position
+        keys = [str(v) for v in series.index]
+        if set(map(str, ids)) <= set(keys):        # indexed by the locations' ids
+            where = {k: i for i, k in enumerate(keys)}
+            series = series.iloc[[where[str(v)] for v in ids]]
+        else:
+            try:                                   # matched on the frame's index
+                series = series.loc[gdf.index]
+            except (KeyError, TypeError):
+                pass                               # else by position
     pts = np.asarray(getattr(series, "values", series), dtype=object)
     if len(pts) != len(gdf):
         raise ScanParameterError("centroids", f"one point per row ({len(gdf)})",
@@ -207,7 +212,8 @@ def from_geodataframe(gdf, *, cases, population=None, expected=None, id: str | N
     centroids : optional
         Where each polygon's location is: population-weighted centroids (the ONS publishes
         them for LSOAs) as a GeoSeries or GeoDataFrame of points (any CRS; matched on the
-        frame's index, else by position), the name of a column of points, or two column names
+        locations' ids when its index holds them, else on the frame's index, else by
+        position), the name of a column of points, or two column names
         ``(x, y)`` in the frame's CRS.  Without it a polygon's location is its geometric
         centroid (computed in the projected CRS), and a log line says so.  Ignored for points.
     project_to : "auto", a CRS, or None
