@@ -58,6 +58,11 @@ def read_boundaries(area, path: str | os.PathLike, *, id_column: str | None = No
     path = Path(path)
     if not path.exists():
         raise ScanInputError("boundaries file not found", file=str(path))
+    if path.suffix.lower() not in (".geojson", ".json", ".csv"):   # GeoPackage, shapefile, ...
+        from ..io.boundaries import read_boundaries as read_any
+
+        return list(read_any(path, ids=list(area.ids), id_column=id_column)
+                    .to_crs(GRID_CRS).polygons)
     if path.suffix.lower() in (".geojson", ".json"):
         import json
 
