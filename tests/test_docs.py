@@ -87,9 +87,11 @@ def test_docs_build_strict(tmp_path):
                  "guide/gis.html", "statistics.html", "satscan-parameters.html", "api.html"):
         assert page in pages
     api = (site / "api.html").read_text()
-    for name in ("circular_scan", "spacetime_scan", "from_geodataframe", "to_geodataframe",
-                 "write_result", "ScanResult", "stone_test", "besag_newell"):
-        assert f'id="scan.' in api and name in api
+    for path in ("scan.spatial.circular_scan", "scan.spacetime.spacetime_scan",
+                 "scan.geo.from_geodataframe", "scan.geo.to_geodataframe",
+                 "scan.io.writers.write_result", "scan.result.ScanResult",
+                 "scan.inquiry.stats.stone_test", "scan.inquiry.stats.besag_newell"):
+        assert f'id="{path}"' in api, path
     assert "n_replications" in api and "Monte Carlo" in api      # parameters, from docstrings
     assert ":func:" not in api and ":class:" not in api          # Sphinx roles rewritten
     stats = (site / "statistics.html").read_text()

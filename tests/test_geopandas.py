@@ -78,6 +78,15 @@ def test_given_centroids_in_another_crs(polygons_bng, points_bng, borough, caplo
     assert np.abs(area.coords - borough.areas[["x", "y"]].to_numpy()).max() < 0.01
 
 
+def test_given_centroids_are_matched_on_the_ids(polygons_bng, points_bng, borough):
+    """Centroids indexed by LSOA code, in another order, match the frame's ids."""
+    by_id = gpd.GeoSeries(points_bng.values, index=borough.areas["id"].to_numpy(),
+                          crs="EPSG:27700").iloc[::-1]
+    area = scan.from_geodataframe(polygons_bng, cases="cancer", population="population",
+                                  centroids=by_id)
+    assert np.array_equal(area.coords, borough.areas[["x", "y"]].to_numpy())
+
+
 def test_centroids_as_two_columns(polygons_bng, borough):
     gdf = polygons_bng.assign(px=borough.areas.x.to_numpy(), py=borough.areas.y.to_numpy())
     area = scan.from_geodataframe(gdf, cases="cancer", population="population",
