@@ -451,3 +451,22 @@ def test_exposure_fields_in_the_shapefile(tmp_path, named_result):
     cols = dict(zip(meta["fields"], fields))
     assert cols["NO2_IN"][0] == 31.5 and cols["NO2_OUT"][0] == 28.25
     assert "NO2 exposure (population-weighted)" in (out / "clusters.kml").read_text()
+
+
+def test_whole_area_and_empty_results(tmp_path):
+    """A purely temporal cluster (the whole area) is drawn around every location; a result with
+    no cluster writes empty cluster layers beside the locations."""
+    data = scan.borough_spacetime("flu_like", 12)
+    result = scan.spacetime_scan(data, analysis="temporal", n_replications=9, rng=1)
+    (whole,) = result.clusters
+    assert whole.center_index == -1 and whole.n_locations == 110
+    out = scan.write_result(result, tmp_path / "t", formats="gpkg,shp,kml")
+    meta, _, wkb, fields = read(out / "shapefiles" / "clusters.shp")
+    assert dict(zip(meta["fields"], fields))["LOC_ID"][0] == "(whole area)"
+    assert shapely.contains_xy(_geoms(wkb)[0], *data.coords.T).all()
+    empty = scan.write_result(result.with_clusters([]), tmp_path / "e", formats="gpkg,shp,kml")
+    counts = {name: pyogrio.read_info(empty / "result.gpkg", layer=name)["features"]
+              for name, _ in pyogrio.list_layers(empty / "result.gpkg")}
+    assert counts == {"clusters": 0, "locations": 110}
+    assert pyogrio.read_info(empty / "shapefiles" / "clusters.shp")["features"] == 0
+    assert pyogrio.read_info(empty / "shapefiles" / "locations.shp")["features"] == 110
