@@ -470,3 +470,15 @@ def test_whole_area_and_empty_results(tmp_path):
     assert counts == {"clusters": 0, "locations": 110}
     assert pyogrio.read_info(empty / "shapefiles" / "clusters.shp")["features"] == 0
     assert pyogrio.read_info(empty / "shapefiles" / "locations.shp")["features"] == 110
+
+
+def test_geojson_geometry_helper_holds_every_member(named_result):
+    """gis.cluster_geojson_geometry: the GeoJSON (WGS84, RFC 7946) form of cluster_shape."""
+    t = pyproj.Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
+    area = named_result.area
+    for c in named_result.clusters:
+        geo = gis.cluster_geojson_geometry(area, c)
+        poly = shapely.geometry.shape(geo)
+        assert geo["type"] == "Polygon" and poly.is_valid and poly.exterior.is_ccw
+        lon, lat = t.transform(*area.coords[c.member_indices].T)
+        assert shapely.contains_xy(poly, lon, lat).all()

@@ -222,6 +222,17 @@ def cluster_shape(area, cluster, *, lonlat: bool = False, segments: int = CIRCLE
     raise RuntimeError(f"could not draw cluster {cluster.rank} around its members")  # pragma: no cover
 
 
+def cluster_geojson_geometry(area, cluster, *, segments: int = CIRCLE_SEGMENTS) -> dict:
+    """The cluster's circle or ellipse as a GeoJSON geometry in WGS84 (RFC 7946: exterior ring
+    counter-clockwise), every member strictly inside (:func:`cluster_shape`)."""
+    import shapely
+
+    geom = cluster_shape(area, cluster, lonlat=True, segments=segments)
+    if hasattr(shapely, "orient_polygons"):
+        geom = shapely.orient_polygons(geom)
+    return shapely.geometry.mapping(geom)
+
+
 def _polygonal(geom):
     """The polygonal parts of a geometry, made valid (None when there are none)."""
     import shapely
@@ -415,6 +426,7 @@ def write_gpkg(result, folder: Path, context) -> list[str]:
     area = result.area
     crs = data_crs(area)
     path = Path(folder) / "result.gpkg"
+    path.unlink(missing_ok=True)          # a folder being written: never append to an old one
     clusters = clusters_table(result)
     locations = result.locations_dataframe()
     layers = [("clusters", [cluster_shape(area, c) for c in result.clusters], clusters,
@@ -570,6 +582,8 @@ def write_shp(result, folder: Path, context) -> list[str]:
     layers.append(("locations", _points(area.coords), satscan_locations_table(result), "Point"))
     written = []
     for name, geoms, df, gtype in layers:
+        for old in sub.glob(f"{name}.*"):
+            old.unlink()
         _write_layer(sub / f"{name}.shp", name, geoms, df, crs=crs, driver="ESRI Shapefile",
                      geometry_type=gtype, layer_options=date)
         written += sorted(p.name for p in sub.iterdir() if p.stem == name)
