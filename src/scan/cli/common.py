@@ -83,8 +83,9 @@ def add_output_options(p) -> None:
                    help="output folder: a new or empty folder, or one scan wrote before (it is "
                         "then replaced atomically); scan never deletes files it did not write")
     p.add_argument("--formats", default=None, metavar="LIST",
-                   help="comma-separated outputs besides result.json: csv, geojson, summary, "
-                        "map (default: all of them)")
+                   help="comma-separated outputs besides result.json: csv, geojson, gpkg "
+                        "(GeoPackage), shp (shapefiles), kml (Google Earth), summary, map "
+                        "(default: csv,geojson,gpkg,summary,map)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
 

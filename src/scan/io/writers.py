@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .atomic import atomic_folder
+from .gis import write_gpkg, write_kml, write_shp
 
 log = logging.getLogger(__name__)
 
@@ -202,12 +203,15 @@ Writer = Callable[[Any, Path, WriteContext], list]
 WRITERS: dict[str, Writer] = {
     "csv": _write_csv,
     "geojson": _write_geojson,
+    "gpkg": write_gpkg,
+    "shp": write_shp,
+    "kml": write_kml,
     "summary": _write_summary,
     "map": _write_map,
 }
 """Output formats by name.  result.json is always written, last, listing the files."""
 
-DEFAULT_FORMATS: tuple[str, ...] = ("csv", "geojson", "summary", "map")
+DEFAULT_FORMATS: tuple[str, ...] = ("csv", "geojson", "gpkg", "summary", "map")
 
 
 def check_formats(formats) -> tuple[str, ...]:
