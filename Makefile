@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-all bench clean
+.PHONY: setup demo test test-all bench clean browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,11 +19,21 @@ demo: $(STAMP)
 	$(BIN)/scan demo --out demo-output
 
 ## Run the test suite (slow statistical checks excluded; `make test-all` runs them too)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest -m "not slow" -q
 
-test-all: $(STAMP)
+test-all: $(STAMP) browser
 	$(BIN)/python -m pytest -q
+
+## Headless Chromium for the report's browser tests (Debian's package): installed when missing
+## and this is root (as on CI); otherwise those tests say why they skip.
+browser:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) || \
+	  echo "could not install chromium: the report's browser tests will skip"; \
+	else echo "chromium not installed (needs root): the report's browser tests will skip"; fi
 
 ## Benchmarks (minutes; figures go in benchmarks/RESULTS*.md)
 bench: $(STAMP)

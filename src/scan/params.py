@@ -254,6 +254,25 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "interval unit (default: the precision of the times; SaTScan files: day)",
        choices=("day", "week", "month", "year"), optional=True),
     _p("aggregation_length", "int", 1, "units per interval", low=1, high=10_000, metavar="N"),
+    # --- long-form input and the inquiry (scan inquiry; strata/years also spatial, spacetime) --
+    _p("strata", "list", (), "stratum columns of the long-form cases, comma-separated, e.g. "
+       "sex,age: expected counts are then standardised for them (default: none)",
+       metavar="COLUMNS"),
+    _p("years", "float", None, "years the cases cover, with --reference-rates (expected = "
+       "population x rate x years); omit when the cases have a year column", low=0.0,
+       low_open=True, optional=True, metavar="N"),
+    _p("rate_per", "float", 1.0, "person-years the reference rates are per (100000 for rates "
+       "per 100,000)", low=0.0, low_open=True, metavar="N"),
+    _p("condition", "str", "cases", "what was counted, as a plural noun, for the question "
+       "and the verdict (e.g. \"cancer registrations\")", metavar="TEXT"),
+    _p("radius", "float", None, "with --near: every area within this distance of the point, "
+       "in the coordinates' units (metres for British National Grid)", low=0.0, low_open=True,
+       optional=True, metavar="M"),
+    _p("alpha", "float", 0.05, "significance level of the verdict", low=0.0, high=0.5,
+       low_open=True, metavar="A"),
+    _p("suppress_below", "int", None, "small-number disclosure control: in the public outputs "
+       "(report, inquiry-public.json) counts from 1 to K-1 are shown as <K", low=2,
+       high=1000, optional=True, metavar="K"),
 ]}
 
 

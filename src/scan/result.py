@@ -418,6 +418,21 @@ class ScanResult:
 
         return summary_text(self, max_clusters=max_clusters, alpha=alpha)
 
+    def to_geodataframe(self, what: str = "clusters", *, polygons=None):
+        """A GeoDataFrame in the data's CRS (needs GeoPandas: ``pip install scan[geo]``):
+        ``what="clusters"`` (circles or ellipses holding every member), ``"areas"`` (unions of
+        the members' ``polygons``) or ``"locations"`` (:func:`scan.geo.to_geodataframe`)."""
+        from .geo import to_geodataframe
+
+        return to_geodataframe(self, what, polygons=polygons)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the clusters as a table and a small inline map
+        (:func:`scan.geo.html_repr`)."""
+        from .geo import html_repr
+
+        return html_repr(self)
+
     def write(self, out, *, formats=None, **context):
         """Write the outputs to the folder ``out`` (:func:`scan.write_result`)."""
         from .io.writers import write_result

@@ -8,7 +8,7 @@ import traceback
 from contextlib import contextmanager
 
 from ..errors import ScanInputError, ScanParameterError, ScanRunError
-from ..params import add_option
+from ..params import PARAMS, add_option
 
 log = logging.getLogger("scan")
 
@@ -43,9 +43,10 @@ def add_exposure_options(p) -> None:
                    help="pollutant grid (LAEI CSV, ESRI .asc, NetCDF written by scan) or "
                         "per-location CSV id,<pollutant>,...; repeatable")
     g.add_argument("--boundaries", default=None, metavar="FILE",
-                   help="polygons of the locations (CSV id,geometry as WKT in EPSG:27700, or "
-                        "GeoJSON in WGS84 with an 'id' property): grid exposure becomes the mean "
-                        "over each polygon (default: the value at each point)")
+                   help="polygons of the locations: GeoPackage, shapefile, GeoJSON, FlatGeobuf "
+                        "(any CRS, read from the file) or CSV id,geometry (WKT, EPSG:27700): "
+                        "the GeoJSON and map show them, and grid exposure becomes the mean over "
+                        "each polygon (default: the value at each point)")
     g.add_argument("--exposure-year", type=int, default=None, metavar="YEAR",
                    help="LAEI year to take from a per-area summary table holding several years")
     g.add_argument("--adjust-for", action="append", default=None, metavar="POLLUTANT",
@@ -53,13 +54,38 @@ def add_exposure_options(p) -> None:
                         "(log-linear Poisson regression) and report both")
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """``sex,age`` -> ``("sex", "age")``."""
+    items = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected column names separated by commas, e.g. sex,age")
+    return items
+
+
+def add_long_form_options(p, *, title: str = "long-form input (one row per area x stratum)"):
+    """--locations, --strata, --reference-rates, --years, --rate-per: the long-form cases of
+    :func:`scan.io.long.read_long_csv` (DATA.csv is then id,<strata>,cases,population[,year])."""
+    g = p.add_argument_group(title)
+    g.add_argument("--locations", default=None, metavar="FILE",
+                   help="locations CSV id,x,y[,name]: the cases CSV is then the long form "
+                        "id,<strata columns>,cases,population[,year]")
+    g.add_argument("--strata", type=comma_list, default=PARAMS["strata"].default,
+                   metavar="COLUMNS", help=PARAMS["strata"].help)
+    g.add_argument("--reference-rates", default=None, metavar="FILE",
+                   help="CSV of the stratum columns and rate (cases per person-year, e.g. "
+                        "England's by sex and age): expected = population x rate x --years, "
+                        "not rescaled for the SIR (default: the study area's own rates)")
+    add_options(g, ("years", "rate_per"))
+
+
 def add_output_options(p) -> None:
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder: a new or empty folder, or one scan wrote before (it is "
                         "then replaced atomically); scan never deletes files it did not write")
     p.add_argument("--formats", default=None, metavar="LIST",
-                   help="comma-separated outputs besides result.json: csv, geojson, summary, "
-                        "map (default: all of them)")
+                   help="comma-separated outputs besides result.json: csv, geojson, gpkg "
+                        "(GeoPackage), shp (shapefiles), kml (Google Earth), summary, map "
+                        "(default: csv,geojson,gpkg,summary,map)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
 
@@ -137,3 +163,14 @@ def finish(result, args) -> None:
     if not args.quiet:
         print(result.summary())
         print(f"\noutputs in {args.out}/")
+
+
+def run_job_command(command: str, args) -> int:
+    """``scan spatial`` / ``scan spacetime``: the options as a job, run with a progress bar."""
+    from ..jobs import Job, run_job
+
+    job = Job(command, job_options(args, Job(command).allowed()))
+    with progress_bar(args.n_replications, not args.quiet) as progress:
+        result = run_job(job, args.out, progress=progress)
+    finish(result, args)
+    return 0

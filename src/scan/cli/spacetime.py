@@ -1,21 +1,24 @@
 """``scan spacetime``: space-time scans, a thin shell over :func:`scan.spacetime_scan`."""
 from __future__ import annotations
 
-from .common import (add_inference_options, add_options, add_output_options,
-                     add_window_options, crs_option, finish, job_options, progress_bar)
+from .common import (add_inference_options, add_long_form_options, add_options,
+                     add_output_options, add_window_options, crs_option, run_job_command)
 
 
 def add_parser(sub):
     p = sub.add_parser(
         "spacetime", help="space-time scans: retrospective/prospective Poisson, space-time "
         "permutation, purely temporal",
-        description="Space-time scan on a long CSV (id,x,y,time,cases[,population]) or SaTScan "
-        "files (--cas with dates, --geo, --pop), or with every setting from a SaTScan "
-        "parameter file (--prm).")
+        description="Space-time scan on a long CSV (id,x,y,time,cases[,population]), on "
+        "yearly long-form cases by stratum with --locations (id,<strata>,year,cases,population; "
+        "--strata sex,age standardises), or SaTScan files (--cas with dates, --geo, --pop), or "
+        "with every setting from a SaTScan parameter file (--prm).")
     p.add_argument("data", nargs="?", metavar="DATA.csv",
                    help="CSV with columns id,x,y,time,cases and optional population; time is "
-                        "YYYY-MM-DD, YYYY-MM or YYYY")
+                        "YYYY-MM-DD, YYYY-MM or YYYY; with --locations, one row per area, "
+                        "stratum and year: id,<strata>,year,cases,population")
     add_options(p, ("model", "analysis"), model=("poisson", "permutation"))
+    add_long_form_options(p, title="long-form input (one row per area x stratum x year)")
     g = p.add_argument_group("coordinates")
     add_options(g, ("coordinates",))
     g.add_argument("--crs", type=crs_option, default=None, metavar="EPSG:XXXX",
@@ -44,10 +47,4 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    from ..jobs import Job, run_job
-
-    job = Job("spacetime", job_options(args, Job("spacetime").allowed()))
-    with progress_bar(args.n_replications, not args.quiet) as progress:
-        result = run_job(job, args.out, progress=progress)
-    finish(result, args)
-    return 0
+    return run_job_command("spacetime", args)

@@ -18,6 +18,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .atomic import atomic_folder
+from .gis import write_gpkg, write_kml, write_shp
 
 log = logging.getLogger(__name__)
 
@@ -99,20 +100,49 @@ def circle_ring(area, cluster) -> list[list[float]] | None:
     return ring + [ring[0]]
 
 
-def clusters_geojson(result) -> dict | None:
-    """Cluster circles as GeoJSON polygons in WGS84 (RFC 7946), or None without a CRS."""
+def _geometry_to_wgs84(area, geom) -> dict:
+    """A shapely geometry in the data's CRS as a GeoJSON geometry in WGS84 (rings oriented as
+    RFC 7946 asks: exterior counter-clockwise)."""
+    import shapely
+
+    transform = _to_wgs84(area)
+    moved = shapely.transform(geom, lambda xy: np.column_stack(transform(xy[:, 0], xy[:, 1])))
+    moved = shapely.orient_polygons(moved) if hasattr(shapely, "orient_polygons") else moved
+    return shapely.geometry.mapping(moved)
+
+
+def _member_names(result, c) -> list[str] | None:
+    names = getattr(result.area, "names", None)
+    return None if names is None else [str(names[i]) for i in c.member_indices]
+
+
+def clusters_geojson(result, polygons=None) -> dict | None:
+    """Clusters as GeoJSON polygons in WGS84 (RFC 7946), or None without a CRS: each cluster's
+    circle, or with ``polygons`` (one per location, in the data's CRS) the union of its members'
+    polygons, so that every member lies inside it (a points-in-polygon join never drops one)."""
     area = result.area
     if area.coordinates == "cartesian" and area.crs is None:
         return None
     features = []
     for c in result.clusters:
-        ring = circle_ring(area, c)
-        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-                         "properties": c.to_dict()})
+        props = c.to_dict()
+        names = _member_names(result, c)
+        if names is not None:
+            props["member_names"] = names
+        if polygons is not None:
+            import shapely
+
+            union = shapely.union_all([polygons[i] for i in c.member_indices])
+            geometry = _geometry_to_wgs84(area, union)
+        else:
+            geometry = {"type": "Polygon", "coordinates": [circle_ring(area, c)]}
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
 
-def locations_geojson(result) -> dict | None:
+def locations_geojson(result, polygons=None) -> dict | None:
+    """Locations as GeoJSON in WGS84: points, or their polygons when ``polygons`` are given;
+    properties as locations.csv (names included when the data has them)."""
     transform = _to_wgs84(result.area)
     if transform is None:
         return None
@@ -120,27 +150,32 @@ def locations_geojson(result) -> dict | None:
     lon, lat = transform(result.area.coords[:, 0], result.area.coords[:, 1])
     features = []
     for k, row in enumerate(df.to_dict(orient="records")):
-        features.append({"type": "Feature",
-                         "geometry": {"type": "Point", "coordinates": [float(lon[k]), float(lat[k])]},
-                         "properties": row})
+        geometry = (_geometry_to_wgs84(result.area, polygons[k]) if polygons is not None else
+                    {"type": "Point", "coordinates": [float(lon[k]), float(lat[k])]})
+        features.append({"type": "Feature", "geometry": geometry, "properties": row})
     return {"type": "FeatureCollection", "features": features}
 
 
 # --- the writers ------------------------------------------------------------------------------
 
 def _write_csv(result, folder: Path, context: WriteContext) -> list[str]:
-    result.to_dataframe().to_csv(folder / "clusters.csv", index=False)
+    clusters = result.to_dataframe()
+    if getattr(result.area, "names", None) is not None and len(clusters):
+        clusters["member_names"] = ["; ".join(_member_names(result, c))
+                                    for c in result.clusters]
+    clusters.to_csv(folder / "clusters.csv", index=False)
     result.locations_dataframe().to_csv(folder / "locations.csv", index=False)
     return ["clusters.csv", "locations.csv"]
 
 
 def _write_geojson(result, folder: Path, context: WriteContext) -> list[str]:
-    geo = clusters_geojson(result)
+    geo = clusters_geojson(result, context.polygons)
     if geo is None:
         log.info("GeoJSON not written: the coordinates have no CRS")
         return []
     (folder / "clusters.geojson").write_text(to_json(geo))
-    (folder / "locations.geojson").write_text(to_json(locations_geojson(result)))
+    (folder / "locations.geojson").write_text(to_json(locations_geojson(result,
+                                                                        context.polygons)))
     return ["clusters.geojson", "locations.geojson"]
 
 
@@ -156,7 +191,7 @@ def _write_map(result, folder: Path, context: WriteContext) -> list[str]:
 
     try:
         write_map(result, folder / "map.png", grid=context.map_grid, outline=context.outline,
-                  pollutant=context.pollutant)
+                  pollutant=context.pollutant, polygons=context.polygons)
     except Exception as exc:  # a map is a convenience; never lose the numbers for it
         log.warning("map not written: %s", exc)
         return []
@@ -168,12 +203,15 @@ Writer = Callable[[Any, Path, WriteContext], list]
 WRITERS: dict[str, Writer] = {
     "csv": _write_csv,
     "geojson": _write_geojson,
+    "gpkg": write_gpkg,
+    "shp": write_shp,
+    "kml": write_kml,
     "summary": _write_summary,
     "map": _write_map,
 }
 """Output formats by name.  result.json is always written, last, listing the files."""
 
-DEFAULT_FORMATS: tuple[str, ...] = ("csv", "geojson", "summary", "map")
+DEFAULT_FORMATS: tuple[str, ...] = ("csv", "geojson", "gpkg", "summary", "map")
 
 
 def check_formats(formats) -> tuple[str, ...]:
@@ -205,7 +243,9 @@ def write_result(result, out: str | os.PathLike, *, formats=None, map_grid=None,
         locations.csv, clusters.geojson and locations.geojson in WGS84 when the coordinates
         have a CRS, summary.txt, map.png); ``result.json`` (clusters most likely first, seed,
         null distribution, parameters, sections) is always written.
-    map_grid, pollutant, outline, polygons : drawn on the map (:class:`WriteContext`).
+    map_grid, pollutant, outline, polygons : drawn on the map (:class:`WriteContext`); with
+        ``polygons`` (one per location, in the data's CRS) the GeoJSON holds the locations'
+        polygons and each cluster as the union of its members' polygons, and the map draws them.
     extra_files : file name -> text, written too (a batch adds its ``analysis.json``).
 
     Returns
@@ -213,16 +253,31 @@ def write_result(result, out: str | os.PathLike, *, formats=None, map_grid=None,
     Path of the folder.
     """
     formats = check_formats(formats)
+    with atomic_folder(out) as tmp:
+        write_result_into(result, tmp, formats=formats, map_grid=map_grid, outline=outline,
+                          pollutant=pollutant, polygons=polygons, extra_files=extra_files)
+    return Path(out)
+
+
+def write_result_into(result, folder: Path, *, formats=None, map_grid=None, outline=None,
+                      pollutant: str = "NO2", polygons=None,
+                      extra_files: dict[str, str] | None = None) -> list[str]:
+    """Write the outputs of ``result`` into the existing folder ``folder`` (no atomic swap:
+    for a folder that is itself being written atomically, such as an inquiry's or the demo's);
+    returns the names of the files written, result.json first.  Options as
+    :func:`write_result`."""
+    formats = check_formats(formats)
     context = WriteContext(map_grid=map_grid, pollutant=pollutant, outline=outline,
                            polygons=polygons)
-    with atomic_folder(out) as tmp:
-        files: list[str] = []
-        for name in formats:
-            files += WRITERS[name](result, tmp, context)
-        for name, text in (extra_files or {}).items():
-            (tmp / name).write_text(text)
-            files.append(name)
-        data = result.to_json_dict()
-        data["files"] = ["result.json", *files]
-        (tmp / "result.json").write_text(to_json(data))
-    return Path(out)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[str] = []
+    for name in formats:
+        files += WRITERS[name](result, folder, context)
+    for name, text in (extra_files or {}).items():
+        (folder / name).write_text(text)
+        files.append(name)
+    data = result.to_json_dict()
+    data["files"] = ["result.json", *files]
+    (folder / "result.json").write_text(to_json(data))
+    return ["result.json", *files]

@@ -1,4 +1,7 @@
-"""A PNG map: pollutant grid, locations, cluster circles, optional outline.
+"""A PNG map: pollutant grid, locations, cluster circles, optional outline; or, when the
+locations' polygons are given, a map of the polygons with each cluster drawn as the union of its
+member polygons, with a scale bar, a north arrow, names where they fit and the data attribution
+(the drawing code of :mod:`scan.report.cartography`, shared with the inquiry report).
 
 Uses matplotlib's object API with the Agg canvas (no pyplot, no global state, no screen).
 """
@@ -122,16 +125,121 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
 
 
 def write_map(result, path, *, grid=None, outline=None, pollutant="NO2", max_circles=5,
-              alpha=0.05) -> Path:
-    """PNG map of a result: locations, the most likely cluster and the significant secondary
-    clusters' circles (and a pollutant grid when given)."""
+              alpha=0.05, polygons=None, attribution: Sequence[str] = ()) -> Path:
+    """PNG map of a result: the most likely cluster and the significant secondary clusters (and
+    a pollutant grid when given).
+
+    Without ``polygons`` the locations are dots and the clusters circles.  With ``polygons``
+    (one shapely (Multi)Polygon per location, in the order of ``result.area.ids``, in the data's
+    CRS) the map shows the polygons' outlines, each cluster as the union of its member polygons
+    (so no member is lost, whatever the circle covers), a scale bar, a north arrow, the
+    locations' names where they fit, and ``attribution`` with the grid's source.
+    """
     area = result.area
     shown = [c for c in result.clusters if c.rank == 1 or c.p_value <= alpha][:max_circles]
+    title = (f"{result.analysis} scan, {result.parameters.get('model')} model: "
+             f"{len(result.significant())} cluster(s) with p <= 0.05")
+    if polygons is not None:
+        return plot_polygon_map(path, result, polygons, shown, grid=grid, outline=outline,
+                                title=title, pollutant=pollutant, alpha=alpha,
+                                attribution=attribution)
     circles = [(c.center_x, c.center_y, c.radius, f"#{c.rank} p={c.p_value:.3g}") for c in shown]
     if area.coordinates == "latlong":
         # draw in degrees; radius in km shown approximately
         circles = [(x, y, r / 111.0, lab) for x, y, r, lab in circles]
-    title = (f"{result.analysis} scan, {result.parameters.get('model')} model: "
-             f"{len(result.significant())} cluster(s) with p <= 0.05")
     return plot_map(path, grid=grid, x=area.coords[:, 0], y=area.coords[:, 1], circles=circles,
                     outline=outline, title=title, pollutant=pollutant)
+
+
+POLYGON_MAP_WIDTH_IN = 7.5
+METRES_PER_DEGREE = 111_320.0
+
+
+def plot_polygon_map(path, result, polygons, clusters, *, grid=None, outline=None, title="",
+                     pollutant="NO2", alpha=0.05, attribution: Sequence[str] = ()) -> Path:
+    """The polygon mode of :func:`write_map` (see there)."""
+    import math
+
+    from .cartography import (CLUSTER_COLOUR, Label, ReportGeometry, add_attribution,
+                              add_north_arrow, add_scale_bar, draw_grid_image, draw_shapes,
+                              new_map_figure, place_labels)
+
+    pollutant = canonical_pollutant(pollutant)
+    area = result.area
+    if len(polygons) != len(area.ids):
+        raise ScanParameterError("polygons", f"one polygon per location ({len(area.ids)})",
+                                 f"{len(polygons)} polygons")
+    names = None if getattr(area, "names", None) is None else tuple(area.names)
+    geometry = ReportGeometry(ids=tuple(map(str, area.ids)), polygons=tuple(polygons),
+                              points=area.coords, names=names, outline=outline,
+                              crs=getattr(area, "crs", None))
+    latlong = area.coordinates == "latlong"
+    bounds = geometry.bounds()
+    mid_lat = (bounds[1] + bounds[3]) / 2
+    aspect = 1.0 / max(math.cos(math.radians(mid_lat)), 0.05) if latlong else 1.0
+    grid_source = None if grid is None else grid.attrs.get("source")
+    if grid is not None and hasattr(grid, "data_vars"):
+        if pollutant not in grid.data_vars:
+            raise ScanParameterError("pollutant", "a variable of the grid Dataset: " + ", ".join(
+                map(str, grid.data_vars)), pollutant, "or pass grid=dataset[name]")
+        grid = grid[pollutant]
+    fig, ax = new_map_figure(bounds, width_in=POLYGON_MAP_WIDTH_IN, below_in=0.45, above_in=0.45,
+                             right_in=1.2 if grid is not None else 0.0, aspect=aspect)
+    study = outline
+    if study is None:
+        import shapely
+
+        study = shapely.union_all([p for p in polygons if p is not None])
+    sources = list(attribution)
+    if grid is not None:
+        values = grid.to_numpy()
+        finite = values[np.isfinite(values)]
+        vmin, vmax = (np.percentile(finite, [0, COLOUR_TOP_PERCENTILE]) if finite.size
+                      else (None, None))
+        image = draw_grid_image(ax, grid, cmap=COLOUR_MAP, vmin=vmin, vmax=vmax, clip=study)
+        clipped = bool(finite.size and finite.max() > vmax)
+        height, width = fig.get_figheight(), fig.get_figwidth()
+        pos = ax.get_position()
+        cax = fig.add_axes((pos.x1 + 0.25 / width, pos.y0 + pos.height * 0.15, 0.18 / width,
+                            pos.height * 0.7))
+        bar = fig.colorbar(image, cax=cax, extend="max" if clipped else "neither")
+        bar.set_label(f"{_DISPLAY_NAMES[pollutant]} annual mean ({UNITS})")
+        grid_source = grid.attrs.get("source") or grid_source
+        if grid_source:
+            sources.append(f"Pollution: {grid_source}")
+    draw_shapes(ax, list(polygons), facecolors="none" if grid is not None else "#f4f4f4",
+                edgecolor="#7a7a7a" if grid is None else "white", linewidth=0.35, zorder=2)
+    if outline is not None:
+        draw_shapes(ax, [outline], edgecolor="black", linewidth=1.0, zorder=3)
+    labels = []
+    for c in clusters:
+        shape = geometry.union(geometry.index(c.members))
+        if shape is None or shape.is_empty:
+            continue
+        significant = c.p_value <= alpha
+        draw_shapes(ax, [shape], facecolors=(CLUSTER_COLOUR + "33") if significant else "none",
+                    edgecolor=CLUSTER_COLOUR if significant else "#555555",
+                    linewidth=2.2 if significant else 1.6, zorder=11,
+                    linestyle="solid" if significant else (0, (4, 2)), halo=1.6)
+        text = f"#{c.rank} p={c.p_value:.3g}" + ("" if significant else " (not significant)")
+        labels.append(Label(text, shape, force=True, fontsize=9, weight="bold",
+                            colour=CLUSTER_COLOUR if significant else "#444444"))
+    obstacles = [lab.geom for lab in labels]
+    if names is not None:
+        order = sorted(range(len(polygons)), key=lambda k: -(polygons[k].area
+                                                             if polygons[k] is not None else 0))
+        labels += [Label(names[k], polygons[k], fontsize=6) for k in order if names[k]]
+    place_labels(fig, ax, labels, obstacles=obstacles)
+    add_scale_bar(ax, metres_per_unit=METRES_PER_DEGREE * math.cos(math.radians(mid_lat))
+                  if latlong else 1.0)
+    add_north_arrow(ax)
+    if title:
+        fig.text(0.5, 1 - 0.12 / fig.get_figheight(), title, ha="center", va="top",
+                 fontsize=11)
+    add_attribution(fig, sources)
+    from ..io.atomic import atomic_file
+
+    path = Path(path)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
