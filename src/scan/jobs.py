@@ -326,6 +326,12 @@ def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None
     exposure = job.part("exposure")
     data, file_kwargs = read_data(job)
     scan_kwargs = {**job.part("scan"), **file_kwargs}   # a .prm's analysis settings win
+    polygons = outline = None
+    if exposure.get("boundaries"):     # read (and matched to every location) before the scan
+        from .io.boundaries import boundaries_for
+
+        bounds = boundaries_for(data, exposure["boundaries"])
+        polygons, outline = bounds.polygons, bounds.outline()
     if job.command == "spatial":
         from .spatial import circular_scan
 
@@ -335,12 +341,6 @@ def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None
 
         result = spacetime_scan(data, progress=progress, **scan_kwargs)
     map_grid, pollutant = None, "NO2"
-    polygons = outline = None
-    if exposure.get("boundaries"):
-        from .io.boundaries import boundaries_for
-
-        bounds = boundaries_for(data, exposure["boundaries"])
-        polygons, outline = bounds.polygons, bounds.outline()
     if exposure.get("exposure") or exposure.get("adjust_for"):
         from .exposure.adjust import exposure_context
 
