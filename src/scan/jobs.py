@@ -27,16 +27,18 @@ _SCAN_COMMON = ("model", "direction", "max_population_fraction", "max_radius", "
                 "block_size", "secondary")
 KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "spatial": {
-        "files": ("data", "cas", "geo", "pop", "ctl"),
+        "files": ("data", "cas", "geo", "pop", "ctl", "prm"),
         "read": ("coordinates", "crs", "project_to", "start", "end"),
         "scan": _SCAN_COMMON,
     },
     "spacetime": {
         "files": ("data", "cas", "geo", "pop", "prm"),
         "read": ("coordinates", "crs", "start", "end", "time_aggregation",
-                 "aggregation_length"),
+                 "aggregation_length", "strata"),
         "scan": _SCAN_COMMON + ("analysis", "max_temporal_fraction", "max_temporal_length",
-                                "min_temporal_length", "n_earlier_analyses"),
+                                "min_temporal_length", "n_earlier_analyses",
+                                "prospective_start", "adjust_earlier_analyses",
+                                "secondary_time"),
     },
 }
 EXPOSURE_KEYS = ("exposure", "boundaries", "exposure_year", "adjust_for")
@@ -160,6 +162,15 @@ def read_data(job: Job):
     files, read = job.part("files"), job.part("read")
     model = job.options.get("model", "poisson")
     if job.command == "spatial":
+        if files.get("prm"):
+            from .io.prm import satscan_prm_spatial
+
+            if files.get("data") or files.get("cas"):
+                raise ScanParameterError("--prm", "given alone (the files come from it)",
+                                         files["prm"], "drop DATA.csv/--cas, or drop --prm")
+            area, kwargs = satscan_prm_spatial(files["prm"])
+            kwargs.pop("n_replications", None)
+            return area, kwargs
         if files.get("cas"):
             from .io.satscan import read_satscan
 
@@ -173,6 +184,11 @@ def read_data(job: Job):
         from .io.csv import read_csv
 
         return read_csv(files["data"], model=model, **_without(read, "start", "end")), {}
+    if read.get("strata") and (files.get("cas") or files.get("prm")):
+        raise ScanParameterError("--strata", "given with a CSV only", ",".join(read["strata"]),
+                                 "SaTScan case files carry their covariates as extra columns "
+                                 "after the date")
+    strata = read.pop("strata", None)
     if files.get("prm"):
         from .io.prm import satscan_prm_spacetime
 
@@ -195,7 +211,7 @@ def read_data(job: Job):
                                  "or pass SaTScan files with --cas and --geo, or --prm")
     from .io.spacetime_csv import read_spacetime_csv
 
-    return read_spacetime_csv(files["data"], **read), {}
+    return read_spacetime_csv(files["data"], strata=tuple(strata or ()), **read), {}
 
 
 def _without(d: dict, *keys) -> dict:

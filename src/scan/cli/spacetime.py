@@ -15,7 +15,8 @@ def add_parser(sub):
     p.add_argument("data", nargs="?", metavar="DATA.csv",
                    help="CSV with columns id,x,y,time,cases and optional population; time is "
                         "YYYY-MM-DD, YYYY-MM or YYYY")
-    add_options(p, ("model", "analysis"), model=("poisson", "permutation"))
+    add_options(p, ("model", "analysis", "direction", "secondary_time"),
+                model=("poisson", "permutation"))
     g = p.add_argument_group("coordinates")
     add_options(g, ("coordinates",))
     g.add_argument("--crs", type=crs_option, default=None, metavar="EPSG:XXXX",
@@ -32,12 +33,21 @@ def add_parser(sub):
     t.add_argument("--start", default=None, help="study period start (YYYY, YYYY/MM/DD)")
     t.add_argument("--end", default=None, help="study period end (YYYY, YYYY/MM/DD)")
     add_options(t, ("time_aggregation", "aggregation_length", "max_temporal_fraction",
-                    "max_temporal_length", "min_temporal_length", "n_earlier_analyses"))
+                    "max_temporal_length", "min_temporal_length", "n_earlier_analyses",
+                    "prospective_start", "adjust_earlier_analyses"))
+    t.add_argument("--strata", type=_columns, default=None, metavar="COL[,COL...]",
+                   help="CSV: covariate columns; each distinct combination is a stratum (the "
+                        "permutation model permutes within strata, Poisson standardises "
+                        "indirectly; SaTScan files: extra case-file columns)")
     add_window_options(p)
     add_inference_options(p)
     add_output_options(p)
     p.set_defaults(run=run)
     return p
+
+
+def _columns(text: str) -> tuple[str, ...]:
+    return tuple(c.strip() for c in text.split(",") if c.strip())
 
 
 def run(args) -> int:

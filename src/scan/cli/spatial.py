@@ -9,7 +9,8 @@ from .common import (add_exposure_options, add_inference_options, add_options,
 def add_parser(sub):
     p = sub.add_parser("spatial", help="purely spatial circular scan (Poisson or Bernoulli)",
                        description="Purely spatial circular scan on a CSV (id,x,y,cases,"
-                       "population[,expected]) or SaTScan files (--cas, --geo, --pop or --ctl).")
+                       "population[,expected]), SaTScan files (--cas, --geo, --pop or --ctl), "
+                       "or every setting from a SaTScan parameter file (--prm).")
     p.add_argument("data", nargs="?", metavar="DATA.csv",
                    help="CSV with columns id,x,y,cases,population (optional expected; for "
                         "Bernoulli population counts cases plus controls)")
@@ -32,6 +33,10 @@ def add_parser(sub):
     s.add_argument("--ctl", metavar="FILE", help="SaTScan control file (Bernoulli)")
     s.add_argument("--start", default=None, help="study period start (YYYY, YYYY/MM/DD)")
     s.add_argument("--end", default=None, help="study period end (YYYY, YYYY/MM/DD)")
+    s.add_argument("--prm", metavar="FILE",
+                   help="SaTScan parameter file of a purely spatial analysis: files and every "
+                        "analysis setting come from it (the inference and output options "
+                        "still apply)")
     add_window_options(p)
     add_inference_options(p)
     add_exposure_options(p)
