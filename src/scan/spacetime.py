@@ -261,10 +261,11 @@ class SpaceTimeAnalysis:
 
 
 # ============================================================================ up-front estimate
-RATE_EVALUATIONS = 4.0e8
+RATE_EVALUATIONS = 1.0e9
 """Cylinder x replicate evaluations per second per core of the replicate kernel (measured by
-``benchmarks/bench_spacetime.py`` on the 2-core reference machine, rounded down)."""
-RATE_UPDATES = 2.0e9
+``benchmarks/bench_spacetime.py`` on the shared 2-core machine: 1.1e9 to 2e9; the estimate is
+meant to be right within a factor of about 2)."""
+RATE_UPDATES = 1.0e9
 """Replicate counts added per second per core when a circle grows (points x block)."""
 RATE_DRAWS = 5.0e7
 """Cases drawn (or permuted) per second per core by the null generators."""
@@ -295,7 +296,7 @@ class WorkEstimate:
                  is not None else "")
         return (f"space-time scan: {self.cylinders:,} cylinders observed, "
                 f"{self.replicate_cylinders:,} per replicate x {self.n_replications:,} "
-                f"replicates; about {_duration(self.seconds)} on {self.threads} thread(s), "
+                f"replicates; {_duration(self.seconds)} on {self.threads} thread(s), "
                 f"{_gib(self.memory_bytes)} of memory{avail}")
 
 
@@ -307,10 +308,10 @@ def _duration(seconds: float) -> str:
     if seconds < 1:
         return "under a second"
     if seconds < 120:
-        return f"{seconds:.0f} s"
+        return f"about {seconds:.0f} s"
     if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    return f"{seconds / 3600:.1f} h"
+        return f"about {seconds / 60:.0f} min"
+    return f"about {seconds / 3600:.1f} h"
 
 
 def available_memory() -> int | None:
@@ -362,7 +363,7 @@ def estimate_work(st: SpaceTimeAnalysis, windows: Windows, n_replications: int,
     R = int(n_replications)
     par = min(threads, max(1, -(-R // block))) if R else 1
     seconds = (cyl_obs / RATE_OBSERVED / threads
-               + R * (cyl_rep / RATE_EVALUATIONS + circles * P * 1.0 / RATE_UPDATES * 1.0
+               + R * (cyl_rep / RATE_EVALUATIONS + circles * P / RATE_UPDATES
                       + drawn / RATE_DRAWS) / par)
     extras = st.temporal_secondary
     cap = T // 2 + 1 if extras else 0

@@ -98,6 +98,8 @@ def progress_bar(total: int, enabled: bool, desc: str = "Monte Carlo"):
         def update(done, _total):
             bar.update(done - bar.n)
 
+        # an analysis may describe its work before it starts (the space-time estimate)
+        update.describe = lambda text: tqdm.write(text, file=sys.stderr)
         yield update
 
 
