@@ -190,6 +190,14 @@ def main(argv=None):
         "engineers' jobs share the 2 cores, so absolute times vary by up to 2x between runs; "
         f"medians of {repeats} run(s), ratios from the same run).",
         "",
+        "Targets of issue 12: the cylinder kernel within 2x of the spatial kernel's evaluations "
+        f"per second - {'met' if k_big['new'] >= 0.5 * k_big['spatial'] else 'NOT met'} "
+        f"(ratio {k_big['new'] / k_big['spatial']:.2f} on the surveillance circles, "
+        f"{k_big['new'] / k_big['previous']:.0f}x the previous kernel); 5,000 x 520 weeks "
+        "prospective with 999 replications in about a minute - "
+        f"{'met' if max(v[0] for v in surveillance.values()) < 90 else 'NOT met'} "
+        f"({', '.join(f'{m} {v[0]:.0f} s' for m, v in surveillance.items())}).",
+        "",
         "## Kernel throughput, one core (one block of replicates)",
         "",
         "Evaluations per second: cylinders x replicates for the space-time kernels, windows x "
