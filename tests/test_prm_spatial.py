@@ -288,3 +288,20 @@ def test_cli_errors_and_input_checks(tmp_path, capsys):
     small_files(tmp_path)
     res = run_cli(prm, tmp_path / "ok", "--replications", "19")
     assert res["parameters"]["n_replications"] == 19 and res["clusters"]
+
+
+@needs_samples
+@pytest.mark.parametrize("name,model", [("MarylandSpatialOrdinal", "ordinal"),
+                                        ("FakeSpatialNormal", "normal"),
+                                        ("PolygonSpatialContinuousPoisson", "continuous poisson")])
+def test_shipped_samples_of_other_models_are_refused_through_the_cli(tmp_path, capsys, name,
+                                                                      model):
+    """SaTScan's other purely spatial samples use models scan does not have: one line naming
+    the setting, exit code 2, nothing written."""
+    out = tmp_path / "out"
+    assert main(["spatial", "--prm", str(SAMPLES / f"{name}.prm"), "--out", str(out),
+                 "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert f"'ModelType (in {SAMPLES / name}.prm)' must be a setting scan implements; got " \
+           f"'{model}'. use 0 (Poisson) or 1 (Bernoulli)" in err
+    assert not out.exists()

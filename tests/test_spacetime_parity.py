@@ -17,7 +17,7 @@ from scan import _kernels as K
 from scan import _st_kernels as SK
 from scan.data import build_spacetime_data
 from scan.errors import ScanParameterError
-from scan.montecarlo import SpaceTimeNullProblem, replicate_states
+from scan.montecarlo import replicate_states
 from scan.secondary import overlap_in_time
 from scan.spacetime import recurrence_interval, spacetime_scan
 

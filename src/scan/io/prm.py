@@ -520,8 +520,9 @@ def satscan_prm_spatial(prm, *, base_dir=None):
                           "record outside the study period or the coordinates file)")
     f.refuse_flags(("UseGridFile", "UseMaxCirclePopulationFileOption", "UseNeighborsFile",
                     "UseMetaLocationsFile", "UseLocationsNetworkFile", "RiskLimitHighClusters",
-                    "RiskLimitLowClusters", "UseAdjustmentsByRRFile", "UseReportOnlySmallerClusters",
-                    "PerformPowerEvaluation", "AdjustForWeeklyTrends"))
+                    "RiskLimitLowClusters", "UseAdjustmentsByRRFile",
+                    "UseReportOnlySmallerClusters", "PerformPowerEvaluation",
+                    "AdjustForWeeklyTrends"))
     if raw.get("MultipleCoordinatesType", "0") not in ("0", ""):
         f.unsupported("MultipleCoordinatesType", raw["MultipleCoordinatesType"], "use 0")
     for key in raw:
