@@ -122,7 +122,6 @@ class SpaceTimeNullProblem:
         T = self.cum_expected.shape[1] - 1
         tw = SK.TimeWindows(T, self.min_len, self.max_len, self.first_end, self.max_len_end)
         P = tw.n_points
-        n = self.cum_expected.shape[0]
         strata = (np.array([0, len(self.case_loc)], dtype=np.int64) if self.strata is None
                   else np.ascontiguousarray(self.strata, dtype=np.int64))
         a = dict(tw=tw, cum_e=np.ascontiguousarray(self.cum_expected[:, tw.points]),
