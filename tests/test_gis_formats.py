@@ -482,3 +482,28 @@ def test_geojson_geometry_helper_holds_every_member(named_result):
         assert geo["type"] == "Polygon" and poly.is_valid and poly.exterior.is_ccw
         lon, lat = t.transform(*area.coords[c.member_indices].T)
         assert shapely.contains_xy(poly, lon, lat).all()
+
+
+def test_geojson_circles_hold_every_member_strictly_inside(tmp_path):
+    """A points-in-polygon join (QGIS) never drops a cluster's farthest member, and a
+    one-location cluster has an area."""
+    import json
+
+    import shapely
+    from shapely.geometry import Point, shape
+
+    import scan
+
+    area = scan.borough_study_area("cancer")
+    result = scan.circular_scan(area, n_replications=9, rng=1)
+    scan.write_result(result, tmp_path / "out", formats="geojson")
+    geo = json.loads((tmp_path / "out" / "clusters.geojson").read_text())
+    locations = json.loads((tmp_path / "out" / "locations.geojson").read_text())
+    points = {f["properties"]["id"]: Point(f["geometry"]["coordinates"])
+              for f in locations["features"]}
+    assert len(geo["features"]) == len(result.clusters) >= 2
+    for feature in geo["features"]:
+        polygon = shape(feature["geometry"])
+        assert shapely.is_valid(polygon) and polygon.area > 0
+        for member in feature["properties"]["members"]:
+            assert polygon.contains(points[member]), member

@@ -15,7 +15,7 @@ import shapely
 import scan
 from scan.datasets import CANCER_CLUSTER_IDS, load_borough
 from scan.demo import INQUIRY_AREA, QUIET_AREA
-from scan.errors import ScanInputError, ScanParameterError
+from scan.errors import ScanParameterError
 from scan.inquiry import INQUIRY_KEYS, inquiry, public_inquiry, run_inquiry, write_inquiry
 from scan.inquiry import stats as S
 from scan.inquiry.run import select_areas

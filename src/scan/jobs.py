@@ -32,7 +32,7 @@ _LONG_READ = ("strata", "years", "rate_per")
 [,year] and the coordinates come from ``locations``."""
 KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "spatial": {
-        "files": ("data", "cas", "geo", "pop", "ctl") + _LONG_FILES,
+        "files": ("data", "cas", "geo", "pop", "ctl", "prm") + _LONG_FILES,
         "read": ("coordinates", "crs", "project_to", "start", "end") + _LONG_READ,
         "scan": _SCAN_COMMON + ("gini", "gini_collections", "gini_cutoff"),
     },
@@ -41,7 +41,9 @@ KEYS: dict[str, dict[str, tuple[str, ...]]] = {
         "read": ("coordinates", "crs", "start", "end", "time_aggregation",
                  "aggregation_length") + _LONG_READ,
         "scan": _SCAN_COMMON + ("analysis", "max_temporal_fraction", "max_temporal_length",
-                                "min_temporal_length", "n_earlier_analyses"),
+                                "min_temporal_length", "n_earlier_analyses",
+                                "prospective_start", "adjust_earlier_analyses",
+                                "secondary_time"),
     },
 }
 EXPOSURE_KEYS = ("exposure", "boundaries", "exposure_year", "adjust_for")
@@ -171,9 +173,19 @@ def read_data(job: Job):
     model = job.options.get("model", "poisson")
     if files.get("locations"):
         return _read_long(job, files, read, model), {}
-    _no_long_options(files, read)
+    strata = read.get("strata")            # space-time CSV: covariate columns
+    _no_long_options(files, read, strata_allowed=job.command == "spacetime")
     read = _without(read, *_LONG_READ)
     if job.command == "spatial":
+        if files.get("prm"):
+            from .io.prm import satscan_prm_spatial
+
+            if files.get("data") or files.get("cas"):
+                raise ScanParameterError("--prm", "given alone (the files come from it)",
+                                         files["prm"], "drop DATA.csv/--cas, or drop --prm")
+            area, kwargs = satscan_prm_spatial(files["prm"])
+            kwargs.pop("n_replications", None)
+            return area, kwargs
         if files.get("cas"):
             from .io.satscan import read_satscan
 
@@ -187,6 +199,10 @@ def read_data(job: Job):
         from .io.csv import read_csv
 
         return read_csv(files["data"], model=model, **_without(read, "start", "end")), {}
+    if strata and (files.get("cas") or files.get("prm")):
+        raise ScanParameterError("--strata", "given with a CSV only", ",".join(strata),
+                                 "SaTScan case files carry their covariates as extra columns "
+                                 "after the date")
     if files.get("prm"):
         from .io.prm import satscan_prm_spacetime
 
@@ -209,12 +225,13 @@ def read_data(job: Job):
                                  "or pass SaTScan files with --cas and --geo, or --prm")
     from .io.spacetime_csv import read_spacetime_csv
 
-    return read_spacetime_csv(files["data"], **read), {}
+    return read_spacetime_csv(files["data"], strata=tuple(strata or ()), **read), {}
 
 
-def _no_long_options(files: dict, read: dict) -> None:
+def _no_long_options(files: dict, read: dict, *, strata_allowed: bool = False) -> None:
     given = [k for k in ("reference_rates",) if files.get(k)]
-    given += [k for k in ("strata", "years") if read.get(k)]
+    given += [k for k in ("strata", "years") if read.get(k)
+              and not (k == "strata" and strata_allowed)]
     if read.get("rate_per") not in (None, 1, 1.0):
         given.append("rate_per")
     if given:
@@ -327,6 +344,12 @@ def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None
     exposure = job.part("exposure")
     data, file_kwargs = read_data(job)
     scan_kwargs = {**job.part("scan"), **file_kwargs}   # a .prm's analysis settings win
+    polygons = outline = None
+    if exposure.get("boundaries"):     # read (and matched to every location) before the scan
+        from .io.boundaries import boundaries_for
+
+        bounds = boundaries_for(data, exposure["boundaries"])
+        polygons, outline = bounds.polygons, bounds.outline()
     if job.command == "spatial":
         from .spatial import circular_scan
 
@@ -336,12 +359,6 @@ def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None
 
         result = spacetime_scan(data, progress=progress, **scan_kwargs)
     map_grid, pollutant = None, "NO2"
-    polygons = outline = None
-    if exposure.get("boundaries"):
-        from .io.boundaries import boundaries_for
-
-        bounds = boundaries_for(data, exposure["boundaries"])
-        polygons, outline = bounds.polygons, bounds.outline()
     if exposure.get("exposure") or exposure.get("adjust_for"):
         from .exposure.adjust import exposure_context
 

@@ -12,6 +12,7 @@ threads, Dask workers or block size, and the first R replications of a longer ru
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -84,7 +85,15 @@ def row_scale(windows, scale=None) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class SpaceTimeNullProblem:
-    """A space-time analysis's replications (cylinders); the contract of :class:`NullProblem`."""
+    """A space-time analysis's replications (cylinders); the contract of :class:`NullProblem`.
+
+    The time windows are ``[t1, t2)`` with ``t2 >= first_end`` and lengths from ``min_len`` to
+    ``max_len`` (or to ``max_len_end[t2]``, one maximum per end: the prospective analyses
+    adjusted for earlier ones).  ``direction`` is a kernel code (:data:`scan._kernels.HIGH`,
+    LOW, BOTH); ``strata`` (permutation null) the offsets of the cases of each covariate stratum
+    in ``case_loc``/``case_time`` (None: one stratum).  The kernel is
+    :func:`scan._st_kernels.replicate_maxima_cyl`.
+    """
 
     offsets: np.ndarray
     neighbors: np.ndarray
@@ -101,17 +110,58 @@ class SpaceTimeNullProblem:
     case_time: np.ndarray
     entropy: int
     scale: np.ndarray          # per window row: the LLR's multiplier in the test statistic
+    direction: int = 0
+    max_len_end: np.ndarray | None = None
+    strata: np.ndarray | None = None
+
+    @functools.cached_property
+    def _arrays(self) -> dict:
+        """The time-window list and the null's arrays at its points (built once)."""
+        from . import _st_kernels as SK
+
+        T = self.cum_expected.shape[1] - 1
+        tw = SK.TimeWindows(T, self.min_len, self.max_len, self.first_end, self.max_len_end)
+        P = tw.n_points
+        strata = (np.array([0, len(self.case_loc)], dtype=np.int64) if self.strata is None
+                  else np.ascontiguousarray(self.strata, dtype=np.int64))
+        a = dict(tw=tw, cum_e=np.ascontiguousarray(self.cum_expected[:, tw.points]),
+                 strata=strata, inside=False, prob=self.prob, alias=self.alias, p_in=1.0,
+                 cell_bin=np.zeros(1, dtype=np.int64), in_times=np.zeros(0, dtype=np.int64),
+                 in_strata=np.zeros(2, dtype=np.int64))
+        counted = tw.bin_of >= 0
+        if self.null_kind == SK.MULTINOMIAL:
+            cells = np.diff(self.cum_expected, axis=1)
+            cells_in = np.where(counted[None, :], np.maximum(cells, 0.0), 0.0)
+            p_in = float(cells_in.sum() / np.maximum(cells, 0.0).sum())
+            if p_in < 1.0:
+                loc, t = np.nonzero(cells_in > 0)
+                prob, alias = (alias_table(cells_in[loc, t]) if len(loc)
+                               else (np.ones(1), np.zeros(1, dtype=np.int64)))
+                a.update(inside=True, prob=prob, alias=alias, p_in=p_in,
+                         cell_bin=(loc * P + tw.bin_of[t]).astype(np.int64))
+        elif not counted[self.case_time].all():
+            keep = counted[self.case_time]
+            cum_keep = np.zeros(len(keep) + 1, dtype=np.int64)
+            np.cumsum(keep, out=cum_keep[1:])
+            in_strata = np.ascontiguousarray(cum_keep[strata])
+            a.update(inside=True, in_times=np.ascontiguousarray(self.case_time[keep]),
+                     in_strata=in_strata)
+        return a
 
     def run(self, start: int, stop: int) -> np.ndarray:
         from . import _st_kernels as SK
 
+        a = self._arrays
+        tw = a["tw"]
         states = replicate_states(self.entropy, start, stop)
         out = np.zeros(stop - start)
-        block = SK.block_size(self.cum_expected.shape[0], self.cum_expected.shape[1] - 1)
-        SK.replicate_maxima_st(self.offsets, self.neighbors, self.cum_expected, self.total_cases,
-                               self.min_len, self.max_len, self.first_end, self.min_cases,
-                               self.scale, states, self.null_kind, self.prob, self.alias, self.case_loc,
-                               self.case_time, block, out)
+        block = SK.block_size_points(self.cum_expected.shape[0], tw.n_points)
+        SK.replicate_maxima_cyl(self.offsets, self.neighbors, a["cum_e"], self.total_cases,
+                                tw.lo, tw.hi, self.direction, self.min_cases, self.scale,
+                                states, self.null_kind, a["inside"], a["prob"], a["alias"],
+                                a["p_in"], a["cell_bin"], self.case_loc, self.case_time,
+                                a["strata"], a["in_times"], a["in_strata"], tw.T, tw.bin_of,
+                                block, out)
         return out
 
 

@@ -188,6 +188,19 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        low=1.0, optional=True, metavar="N"),
     _p("min_temporal_length", "int", 1, "shortest time window in intervals", low=1,
        high=1_000_000, metavar="N"),
+    _p("prospective_start", "str", None,
+       "prospective: the date of the first analysis of the surveillance (SaTScan's "
+       "ProspectiveStartDate), with --adjust-earlier-analyses", optional=True, metavar="DATE",
+       fix="give a date such as 2001/11/20"),
+    _p("adjust_earlier_analyses", "bool", False,
+       "prospective: p-values and recurrence intervals adjusted for every analysis since "
+       "--prospective-start (SaTScan's AdjustForEarlierAnalyses; needs --max-radius)"),
+    _p("secondary_time", "choice", "satscan",
+       "retrospective space-time and purely temporal: secondary clusters as SaTScan >= 10.2 "
+       "(satscan: extra cylinders before and after each centre's best one; a cluster sharing "
+       "locations with a more likely one is kept when they do not overlap in time), the same "
+       "without its two quirks (corrected), or as before 10.2 (ignore: overlap by location only)",
+       choices=("satscan", "corrected", "ignore")),
     _p("n_earlier_analyses", "int", 0,
        "prospective: earlier analyses in the surveillance, for the recurrence interval",
        flag="--earlier-analyses", low=0, high=1_000_000, metavar="N"),

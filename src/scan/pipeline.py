@@ -411,7 +411,12 @@ def _remove_permutation(analysis, key, removed):
     cases[removed, :] = 0
     population = np.asarray(data.population, dtype=np.float64).copy()
     population[removed] = 0.0
-    new = dc_replace(data, cases=cases, population=population)
+    changes = dict(cases=cases, population=population)
+    if getattr(data, "cases_by_stratum", None) is not None:   # every covariate stratum
+        by_stratum = np.asarray(data.cases_by_stratum).copy()
+        by_stratum[removed] = 0
+        changes["cases_by_stratum"] = by_stratum
+    new = dc_replace(data, **changes)
     expected = np.ascontiguousarray(analysis.model.cell_expected(new), dtype=np.float64)
     return dc_replace(analysis, data=new, cases=np.ascontiguousarray(cases, dtype=np.float64),
                       expected=expected)

@@ -39,11 +39,11 @@ semi-minor axis ``r`` (its largest scaled distance), shape ``s`` and angle ``the
 the distances to its foci ``c +- r sqrt(s^2 - 1) (cos theta, sin theta)``, rounded to float32,
 add up to at most ``2 r s`` (float32).  SaTScan rounds to single precision exactly so.
 
-An analysis may set ``temporal_overlap = True`` (SaTScan 10.2's rule for retrospective
-space-time scans): a candidate that fails the criterion against a kept cluster is still kept
-when both are space-time clusters whose time windows do not overlap (``[s, e)`` windows with a
-gap of at least one interval: ``e_kept < s_cand`` or ``s_kept > e_cand``).  Purely temporal
-candidates (the whole area) are always kept.
+Analyses whose ``temporal_secondary`` is true (retrospective space-time and purely temporal
+scans, SaTScan >= 10.2; :mod:`scan.spacetime`) get SaTScan's time-aware rule: a candidate that
+fails the criterion against a kept cluster is still kept when both are space-time clusters that
+do not overlap in time (:func:`overlap_in_time`: ``[s, e)`` windows need a gap of at least one
+interval).  Purely temporal candidates (the whole area) are always kept.
 
 A criterion is one entry of :data:`CRITERIA`: ``criterion(candidates, windows, analysis,
 limit=None, removed=None) -> [candidate indices]``, most likely first.
@@ -63,6 +63,9 @@ TIE = 1e-9
 """SaTScan's DBL_CMP_TOLERANCE: statistics (and distances) within it are equal."""
 MAX_RANKED = 500
 """SaTScan's MAX_RANKED_CLUSTERS."""
+MAX_RETAINED = MAX_RANKED
+"""Most clusters SaTScan keeps for a retrospective space-time analysis, whatever the
+criterion."""
 MIN_REPORTED_STATISTIC = 0.001
 """SaTScan's MIN_CLUSTER_LLR_REPORT: a secondary cluster below it is not reported."""
 MIN_REPLICATIONS_FOR_P = 99
@@ -416,9 +419,18 @@ def retains(criterion: str, kept: Kept, cand: Shape, geometry: Geometry, *,
         return True
     fails = _fails(criterion, a, cand, geometry)
     if temporal_overlap and cand.t1 is not None:
+        # SaTScan tests the exclusive ends as stored (overlap_in_time)
         apart = a["spacetime"] & ((a["t2"] < cand.t1) | (a["t1"] > cand.t2))
         fails &= ~apart
     return not fails.any()
+
+
+def overlap_in_time(a: tuple[int, int], b: tuple[int, int]) -> bool:
+    """SaTScan's temporal overlap of windows ``[a0, a1)`` and ``[b0, b1)``, tested on the
+    exclusive ends as stored: they overlap unless ``b1 < a0`` or ``b0 > a1``, so adjacent
+    windows ([2, 5) and [5, 8)) overlap and a gap of one interval ([2, 5) and [6, 8)) does
+    not."""
+    return not (b[1] < a[0] or b[0] > a[1])
 
 
 def n_centres(windows, analysis=None) -> int:
@@ -431,7 +443,7 @@ def max_kept(criterion: str, windows, analysis) -> int | None:
     if getattr(analysis, "whole_area", False):
         return None
     if getattr(analysis, "analysis", None) == "retrospective":
-        return MAX_RANKED
+        return MAX_RETAINED
     if criterion == "none":
         return int(analysis.data.n_locations)
     return min(n_centres(windows, analysis), MAX_RANKED)
@@ -446,7 +458,8 @@ def _greedy(criterion: str):
         geometry = Geometry.of(windows, analysis)
         if geometry is None and criterion not in ("no-overlap", "none"):
             raise ValueError(f"the criterion {criterion!r} needs the data's coordinates")
-        temporal_overlap = bool(getattr(analysis, "temporal_overlap", False))
+        temporal_overlap = bool(getattr(analysis, "temporal_secondary", False)
+                                or getattr(analysis, "temporal_overlap", False))
         kept = Kept()
         spatial = 0
         taken = None
@@ -490,6 +503,24 @@ CRITERIA: dict[str, Criterion] = {
 
 SATSCAN_CODES = {name: code for code, name in enumerate(CRITERIA)}
 """The criterion's number in SaTScan parameter files."""
+
+
+def time_aware(criterion: str, candidates, windows, analysis) -> list[int]:
+    """SaTScan's (>= 10.2) selection for retrospective space-time analyses: the criterion, with
+    time-disjoint space-time clusters kept beside each other (the module docstring)."""
+    return CRITERIA[criterion](candidates, windows, _TimeAware(analysis))
+
+
+class _TimeAware:
+    """An analysis seen with ``temporal_secondary`` set."""
+
+    temporal_secondary = True
+
+    def __init__(self, analysis):
+        self._analysis = analysis
+
+    def __getattr__(self, name):
+        return getattr(self._analysis, name)
 
 
 def select(criterion: str, candidates, windows, analysis, *, limit: int | None = None,

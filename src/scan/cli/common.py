@@ -62,7 +62,8 @@ def comma_list(text: str) -> tuple[str, ...]:
     return items
 
 
-def add_long_form_options(p, *, title: str = "long-form input (one row per area x stratum)"):
+def add_long_form_options(p, *, title: str = "long-form input (one row per area x stratum)",
+                          strata_help: str | None = None):
     """--locations, --strata, --reference-rates, --years, --rate-per: the long-form cases of
     :func:`scan.io.long.read_long_csv` (DATA.csv is then id,<strata>,cases,population[,year])."""
     g = p.add_argument_group(title)
@@ -70,7 +71,7 @@ def add_long_form_options(p, *, title: str = "long-form input (one row per area 
                    help="locations CSV id,x,y[,name]: the cases CSV is then the long form "
                         "id,<strata columns>,cases,population[,year]")
     g.add_argument("--strata", type=comma_list, default=PARAMS["strata"].default,
-                   metavar="COLUMNS", help=PARAMS["strata"].help)
+                   metavar="COLUMNS", help=strata_help or PARAMS["strata"].help)
     g.add_argument("--reference-rates", default=None, metavar="FILE",
                    help="CSV of the stratum columns and rate (cases per person-year, e.g. "
                         "England's by sex and age): expected = population x rate x --years, "
@@ -124,6 +125,8 @@ def progress_bar(total: int, enabled: bool, desc: str = "Monte Carlo"):
         def update(done, _total):
             bar.update(done - bar.n)
 
+        # an analysis may describe its work before it starts (the space-time estimate)
+        update.describe = lambda text: tqdm.write(text, file=sys.stderr)
         yield update
 
 

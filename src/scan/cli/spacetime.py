@@ -17,8 +17,15 @@ def add_parser(sub):
                    help="CSV with columns id,x,y,time,cases and optional population; time is "
                         "YYYY-MM-DD, YYYY-MM or YYYY; with --locations, one row per area, "
                         "stratum and year: id,<strata>,year,cases,population")
-    add_options(p, ("model", "analysis"), model=("poisson", "permutation"))
-    add_long_form_options(p, title="long-form input (one row per area x stratum x year)")
+    add_options(p, ("model", "analysis", "direction", "secondary_time"),
+                model=("poisson", "permutation"))
+    add_long_form_options(
+        p, title="long-form input (one row per area x stratum x year)",
+        strata_help="stratum columns, comma-separated, e.g. sex,age: with --locations the long "
+                    "form's columns (expected counts standardised for them); with a space-time "
+                    "CSV its covariate columns (the permutation model permutes within strata, "
+                    "Poisson standardises indirectly); SaTScan case files carry theirs as extra "
+                    "columns after the date")
     g = p.add_argument_group("coordinates")
     add_options(g, ("coordinates",))
     g.add_argument("--crs", type=crs_option, default=None, metavar="EPSG:XXXX",
@@ -35,7 +42,8 @@ def add_parser(sub):
     t.add_argument("--start", default=None, help="study period start (YYYY, YYYY/MM/DD)")
     t.add_argument("--end", default=None, help="study period end (YYYY, YYYY/MM/DD)")
     add_options(t, ("time_aggregation", "aggregation_length", "max_temporal_fraction",
-                    "max_temporal_length", "min_temporal_length", "n_earlier_analyses"))
+                    "max_temporal_length", "min_temporal_length", "n_earlier_analyses",
+                    "prospective_start", "adjust_earlier_analyses"))
     add_window_options(p)
     add_inference_options(p)
     r = p.add_argument_group("secondary clusters, iterative scan and early termination")
@@ -44,7 +52,6 @@ def add_parser(sub):
     add_output_options(p)
     p.set_defaults(run=run)
     return p
-
 
 def run(args) -> int:
     return run_job_command("spacetime", args)

@@ -13,7 +13,8 @@ Purely spatial circular scan (Kulldorff; SaTScan's statistics) on
   - a CSV with one row per area: id,x,y,cases,population[,expected];
   - long-form cases, one row per area and stratum, with --locations: expected counts
     standardised for the strata (--strata sex,age) or from reference rates;
-  - SaTScan files (--cas, --geo, --pop or --ctl)."""
+  - SaTScan files (--cas, --geo, --pop or --ctl), or every setting from a SaTScan
+    parameter file (--prm)."""
 
 EPILOG = """\
 examples:
@@ -52,6 +53,10 @@ def add_parser(sub):
     s.add_argument("--ctl", metavar="FILE", help="SaTScan control file (Bernoulli)")
     s.add_argument("--start", default=None, help="study period start (YYYY, YYYY/MM/DD)")
     s.add_argument("--end", default=None, help="study period end (YYYY, YYYY/MM/DD)")
+    s.add_argument("--prm", metavar="FILE",
+                   help="SaTScan parameter file of a purely spatial analysis: files and every "
+                        "analysis setting come from it (the inference and output options "
+                        "still apply)")
     add_window_options(p)
     add_inference_options(p)
     r = p.add_argument_group("secondary clusters, iterative scan and early termination")

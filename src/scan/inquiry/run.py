@@ -65,7 +65,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -918,7 +918,6 @@ def verdict(d: dict) -> dict:
 
 
 def _method_lines(d, area) -> list[str]:
-    f = d["focused"]
     R = d["method"]["n_replications"]
     lines = [
         "SIR (standardised incidence ratio) = observed cases / expected cases: 1 means as "

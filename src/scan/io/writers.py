@@ -22,8 +22,6 @@ from .gis import write_gpkg, write_kml, write_shp
 
 log = logging.getLogger(__name__)
 
-CIRCLE_SEGMENTS = 64
-
 
 @dataclass(frozen=True)
 class WriteContext:
@@ -76,30 +74,6 @@ def _to_wgs84(area):
     return lambda x, y: t.transform(np.asarray(x), np.asarray(y))
 
 
-def circle_ring(area, cluster) -> list[list[float]] | None:
-    """The cluster circle as a closed lon/lat ring (counter-clockwise, as RFC 7946 asks)."""
-    angles = np.linspace(0.0, 2 * np.pi, CIRCLE_SEGMENTS, endpoint=False)
-    if area.coordinates == "latlong":
-        import pyproj
-
-        from ..windows import EARTH_RADIUS_KM
-
-        geod = pyproj.Geod(a=EARTH_RADIUS_KM * 1000.0, b=EARTH_RADIUS_KM * 1000.0)
-        azimuths = 90.0 - np.degrees(angles)  # counter-clockwise from east
-        r = np.full_like(angles, max(cluster.radius, 1e-6) * 1000.0)
-        lon, lat, _ = geod.fwd(np.full_like(angles, cluster.center_x),
-                               np.full_like(angles, cluster.center_y), azimuths, r)
-    else:
-        transform = _to_wgs84(area)
-        if transform is None:
-            return None
-        r = max(cluster.radius, 1e-6)
-        lon, lat = transform(cluster.center_x + r * np.cos(angles),
-                             cluster.center_y + r * np.sin(angles))
-    ring = [[float(a), float(b)] for a, b in zip(lon, lat)]
-    return ring + [ring[0]]
-
-
 def _geometry_to_wgs84(area, geom) -> dict:
     """A shapely geometry in the data's CRS as a GeoJSON geometry in WGS84 (rings oriented as
     RFC 7946 asks: exterior counter-clockwise)."""
@@ -118,7 +92,8 @@ def _member_names(result, c) -> list[str] | None:
 
 def clusters_geojson(result, polygons=None) -> dict | None:
     """Clusters as GeoJSON polygons in WGS84 (RFC 7946), or None without a CRS: each cluster's
-    circle, or with ``polygons`` (one per location, in the data's CRS) the union of its members'
+    circle (grown just enough that its farthest member lies strictly inside; a one-location
+    cluster gets a small area), or with ``polygons`` (one per location, in the data's CRS) the union of its members'
     polygons, so that every member lies inside it (a points-in-polygon join never drops one)."""
     area = result.area
     if area.coordinates == "cartesian" and area.crs is None:
@@ -134,8 +109,10 @@ def clusters_geojson(result, polygons=None) -> dict | None:
 
             union = shapely.union_all([polygons[i] for i in c.member_indices])
             geometry = _geometry_to_wgs84(area, union)
-        else:
-            geometry = {"type": "Polygon", "coordinates": [circle_ring(area, c)]}
+        else:   # the circle (or ellipse), every member strictly inside
+            from .gis import cluster_geojson_geometry
+
+            geometry = cluster_geojson_geometry(area, c)
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
