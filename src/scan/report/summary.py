@@ -72,7 +72,11 @@ def _expected_lines(area) -> list[str]:
 def _cluster_lines(result, c) -> list[str]:
     area = result.area
     units = distance_units(area.coordinates, area.crs)
-    label = "Most likely cluster" if c.rank == 1 else f"Secondary cluster {c.rank - 1}"
+    if result.parameters.get("iterative"):
+        label = ("Most likely cluster" if c.iteration == 1
+                 else f"Most likely cluster of iteration {c.iteration}")
+    else:
+        label = "Most likely cluster" if c.rank == 1 else f"Secondary cluster {c.rank - 1}"
     when = f", {c.start} to {c.end}" if c.start is not None else ""
     shape = f", ellipse of shape {c.shape:g} at {c.angle:g} degrees" if c.shape != 1 else ""
     names = getattr(area, "names", None)
