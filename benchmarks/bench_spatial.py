@@ -440,8 +440,8 @@ def report(rows, big, asm) -> str:
              f"Kernels on the same {rows[-1]['kernel_reps']:,} replicates, windows per second "
              "(wall clock; 1-thread CPU time in brackets), medians:", "",
              "| locations | windows/replicate | new, 1 thread | limit, 1 thread "
-             "| previous, 1 thread | scalar loop, 1 thread | new / limit | new / previous | new, all threads "
-             "| limit, all | previous, all | update floor, 1 thread | load |",
+             "| previous, 1 thread | scalar loop, 1 thread | new / limit | new / previous "
+             "| new, all threads | limit, all | previous, all | update floor, 1 thread | load |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         new, lim, old, flo, sca = r["new"], r["limit"], r["previous"], r["floor"], r["scalar"]
