@@ -275,7 +275,8 @@ def as_blocks(draws, block, dtype):
 
 
 def clock():
-    return time.perf_counter(), time.process_time()
+    """Wall clock and this thread's CPU time (1-thread figures run on this thread)."""
+    return time.perf_counter(), time.thread_time()
 
 
 def since(t):
@@ -305,25 +306,39 @@ def part1(sizes, repeats):
         outs = {name: np.zeros(blocks.shape[::2]) for name, blocks in
                 (("new", new_blocks), ("previous", old_blocks), ("limit", lim_blocks),
                  ("floor", new_blocks))}
-        kernels = {
+        parallel = {  # blocks over every thread, as the package runs them
             "new": lambda: over_blocks_new(off, nbr, weights, new_blocks, C, scale, outs["new"]),
             "limit": lambda: over_blocks_limit(off, nbr, weights, lim_blocks, C, outs["limit"]),
             "previous": lambda: over_blocks_previous(off, nbr, weights, old_blocks, C, scale,
                                                      outs["previous"]),
             "floor": lambda: over_blocks_floor(off, nbr, weights, new_blocks, outs["floor"]),
         }
+        serial = {  # one block after another on this thread: its CPU time is the core's
+            "new": lambda: [K.block_maxima(off, nbr, weights, b, C, C, K.POISSON, K.HIGH, 2,
+                                           scale, o) for b, o in zip(new_blocks, outs["new"])],
+            "limit": lambda: [limit_block_maxima(off, nbr, weights, b, C, o)
+                              for b, o in zip(lim_blocks, outs["limit"])],
+            "previous": lambda: [previous_block_maxima(off, nbr, weights, b, C, C, K.POISSON,
+                                                       K.HIGH, 2, scale, o)
+                                 for b, o in zip(old_blocks, outs["previous"])],
+            "floor": lambda: [update_floor(off, nbr, weights, b, o)
+                              for b, o in zip(new_blocks, outs["floor"])],
+        }
         with slp_vectorize():  # the limit (uncached) compiles with SLP on ...
-            kernels["limit"]()
-        for fn in kernels.values():  # ... the others load from the cache as the package does
+            parallel["limit"]()
+            serial["limit"]()
+        for fn in (*parallel.values(), *serial.values()):  # ... the others load from the cache
             fn()
-        times = {(name, t): [] for name in kernels for t in (1, all_threads)}
+        times = {(name, t): [] for name in parallel for t in (1, all_threads)}
         for _ in range(repeats):  # interleaved, so drifting load hits every kernel alike
-            for t in (1, all_threads):
-                with threads(t):
-                    for name, fn in kernels.items():
-                        t0 = clock()
-                        fn()
-                        times[name, t].append(since(t0))
+            for name in parallel:
+                t0 = clock()
+                serial[name]()
+                times[name, 1].append(since(t0))
+            for name, fn in parallel.items():
+                t0 = clock()
+                fn()
+                times[name, all_threads].append(since(t0))
         want = problem.run(0, R_KERNEL)
         for name in ("new", "limit", "previous"):
             assert outs[name].ravel().tobytes() == want.tobytes(), f"{name} kernel disagrees"
@@ -356,19 +371,22 @@ def part1(sizes, repeats):
         def rate(secs, reps, which=0):  # windows per second from (wall, cpu) pairs
             return windows.n_windows * reps / statistics.median(s[which] for s in secs)
 
+        def cpu_rate(secs, reps):  # a parallel loop on 1 thread: on this thread under OpenMP
+            return rate(secs, reps, 1) if nb.threading_layer() == "omp" else math.nan
+
         row = {"n": n, "windows": windows.n_windows, "build_s": build_s, "threads": all_threads,
                "count_dtype": np.dtype(K.count_dtype(C)).name, "block": K.SPATIAL_BLOCK,
                "repeats": repeats, "load": os.getloadavg()[0], "kernel_reps": R_KERNEL}
-        for name in kernels:
+        for name in parallel:
             row[name] = {"1": rate(times[name, 1], R_KERNEL),
                          "1_cpu": rate(times[name, 1], R_KERNEL, 1),
                          "all": rate(times[name, all_threads], R_KERNEL)}
-        row["scalar"] = {"1": rate([scalar[1]], sub), "1_cpu": rate([scalar[1]], sub, 1),
+        row["scalar"] = {"1": rate([scalar[1]], sub), "1_cpu": cpu_rate([scalar[1]], sub),
                          "all": rate([scalar[all_threads]], sub), "reps": sub}
         row["numpy"] = {"1": rate([numpy_s], sub_np), "reps": sub_np}
         row["mc"] = {"1_s": statistics.median(s[0] for s in mc_times[1]),
                      "all_s": statistics.median(s[0] for s in mc_times[all_threads]),
-                     "1": rate(mc_times[1], R), "1_cpu": rate(mc_times[1], R, 1),
+                     "1": rate(mc_times[1], R), "1_cpu": cpu_rate(mc_times[1], R),
                      "all": rate(mc_times[all_threads], R)}
         rows.append(row)
     return rows
@@ -436,29 +454,37 @@ def machine() -> str:
 
 def report(rows, big, asm) -> str:
     g = lambda x: f"{x:.3g}"  # noqa: E731
-    lines = [f"Machine: {machine()}; load average at the end of each size in the table.", "",
-             f"Kernels on the same {rows[-1]['kernel_reps']:,} replicates, windows per second "
-             "(wall clock; 1-thread CPU time in brackets), medians:", "",
-             "| locations | windows/replicate | new, 1 thread | limit, 1 thread "
-             "| previous, 1 thread | scalar loop, 1 thread | new / limit | new / previous "
-             "| new, all threads | limit, all | previous, all | update floor, 1 thread | load |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    names = ("new", "limit", "previous", "floor", "scalar")
+    lines = [f"Machine: {machine()}.", "",
+             f"Kernels on the same {rows[-1]['kernel_reps']:,} replicates (the scalar loop on "
+             "the number stated), windows per second per core on 1 thread: this thread's CPU "
+             "time (wall clock in brackets); medians of interleaved repeats:", "",
+             "| locations | windows/replicate | new | limit (issue's throwaway) | previous "
+             "| update floor | scalar loop | **new / limit** | new / previous | load |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        new, lim, old, flo, sca = r["new"], r["limit"], r["previous"], r["floor"], r["scalar"]
+        cells = " | ".join(f"{g(r[k]['1_cpu'])} ({g(r[k]['1'])})" for k in names)
         lines.append(
-            f"| {r['n']:,} | {r['windows']:,} | {g(new['1'])} ({g(new['1_cpu'])}) "
-            f"| {g(lim['1'])} ({g(lim['1_cpu'])}) | {g(old['1'])} ({g(old['1_cpu'])}) "
-            f"| {g(sca['1'])} ({sca['reps']} reps) | **{new['1'] / lim['1']:.2f}** "
-            f"({new['1_cpu'] / lim['1_cpu']:.2f}) | {new['1'] / old['1']:.2f} "
-            f"| {g(new['all'])} ({r['threads']} threads) | {g(lim['all'])} | {g(old['all'])} "
-            f"| {g(flo['1'])} | {r['load']:.1f} |")
+            f"| {r['n']:,} | {r['windows']:,} | {cells} ({r['scalar']['reps']} reps) "
+            f"| **{r['new']['1_cpu'] / r['limit']['1_cpu']:.2f}** "
+            f"({r['new']['1'] / r['limit']['1']:.2f}) "
+            f"| {r['new']['1_cpu'] / r['previous']['1_cpu']:.2f} "
+            f"({r['new']['1'] / r['previous']['1']:.2f}) | {r['load']:.1f} |")
+    lines += ["", f"The same on all {rows[-1]['threads']} threads (wall clock, windows per "
+              "second):", "",
+              "| locations | new | limit | previous | update floor | scalar loop | new / limit |",
+              "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        cells = " | ".join(g(r[k]["all"]) for k in names)
+        lines.append(f"| {r['n']:,} | {cells} | {r['new']['all'] / r['limit']['all']:.2f} |")
     lines += ["", f"The package's Monte Carlo loop ({R} replications: seeding, drawing, sweeping; "
               f"counts {rows[-1]['count_dtype']}, blocks of {rows[-1]['block']}):", "",
-              "| locations | 1 thread (s) | windows/s/core | all threads (s) | windows/s, all "
-              "| NumPy reference, extrapolated to 999 (s) |", "|---|---|---|---|---|---|"]
+              "| locations | 1 thread (s) | windows/s/core: CPU (wall) | all threads (s) "
+              "| windows/s, all threads | NumPy reference, extrapolated to 999 (s) |",
+              "|---|---|---|---|---|---|"]
     for r in rows:
         m, npy = r["mc"], r["numpy"]
-        lines.append(f"| {r['n']:,} | {m['1_s']:.3f} | {g(m['1'])} ({g(m['1_cpu'])} CPU) "
+        lines.append(f"| {r['n']:,} | {m['1_s']:.3f} | {g(m['1_cpu'])} ({g(m['1'])}) "
                      f"| {m['all_s']:.3f} | {g(m['all'])} "
                      f"| {r['windows'] * R / npy['1']:.1f} (from {npy['reps']} reps) |")
     if asm:
