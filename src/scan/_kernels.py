@@ -5,7 +5,10 @@ A window is described by its case count ``c`` and its weight ``w``: the expected
 Poisson model (weights sum to the total cases ``C``), the population (cases + controls) for the
 Bernoulli model (weights sum to ``W = N``).  The model and the direction are small integer codes
 so that one compiled sweep serves every variant; the per-window work is in the tiny functions
-``_llr``, ``_expected`` and ``_llr_bound``.
+``_llr``, ``_expected`` and the bounds (``_high_may_exceed`` / ``_low_may_exceed`` in the Monte
+Carlo sweep; ``quick_may_beat`` and ``_llr_bound``, also used by the space-time kernels).  The
+Monte Carlo sweep takes a block of replicates side by side, as counts in the smallest unsigned
+type that holds the total (:func:`count_dtype`), neighbour ids of any integer type.
 """
 from __future__ import annotations
 
@@ -181,7 +184,11 @@ def best_window_per_centre(offsets, neighbors, weights, cases, C, W, model, dire
 # out this needs no logarithm, root or division, so it vectorises over the replicates of a block.
 
 ROUND_UP = 1.0 + 1e-12   # on the bound: its own rounding can never make it too small
-SLACK = 1e-12            # x (C + W): more than the absolute rounding error of a computed LLR
+SLACK = 1e-12
+"""Times (C + W): a margin on every threshold above the absolute rounding error of a computed
+LLR, whose terms (the controls' of the order of the population W, the cases' of C times a
+logarithm) are each a few ulps off: 1e-12 (C + W) is about 4,500 ulps of C + W.  A skipped
+window's computed statistic can then never exceed the maximum it was compared with."""
 
 
 @nb.njit(cache=True, inline="always")
