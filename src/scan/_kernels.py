@@ -328,7 +328,7 @@ def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min
     the whole block and a window's update is one integer vector loop (running counts in the
     draws' type, with the block's largest / smallest count).  Then, per window, the division-free
     bound of :func:`_high_may_exceed` at the block's extreme count against the smallest
-    threshold of the block skips about 95% of windows; else the same bound over the block's
+    threshold of the block skips all but a few per cent of windows; else the same bound over the block's
     replicates (a vector loop) and, where it passes, the logarithm.  A replicate's threshold is
     its running maximum over the row's scale, less a margin for rounding, so a skipped window
     can never change a maximum.
