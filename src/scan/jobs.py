@@ -24,7 +24,8 @@ Command = Literal["spatial", "spacetime"]
 
 _SCAN_COMMON = ("model", "direction", "max_population_fraction", "max_radius", "min_cases",
                 "n_replications", "rng", "backend", "threads", "scheduler", "n_workers",
-                "block_size", "secondary")
+                "block_size", "secondary", "shape", "ellipse_shapes", "ellipse_angles",
+                "non_compactness_penalty")
 KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "spatial": {
         "files": ("data", "cas", "geo", "pop", "ctl"),

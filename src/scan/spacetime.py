@@ -35,7 +35,7 @@ from .errors import ScanParameterError
 from .montecarlo import Backend, Progress
 from .pipeline import Candidates
 from .timeline import DAYS_PER_UNIT, max_temporal_intervals
-from .windows import Windows
+from .windows import ELLIPSE_ANGLES, ELLIPSE_SHAPES, Windows, best_row_per_centre
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,7 @@ class SpaceTimeAnalysis:
     max_len: int
     min_cases: int
     n_earlier_analyses: int
+    scale: np.ndarray | None = None   # per window row: the non-compactness penalty (ellipses)
 
     @property
     def name(self) -> str:
@@ -105,8 +106,14 @@ class SpaceTimeAnalysis:
         SK.best_cylinder_per_centre(windows.offsets, windows.neighbors, _prefix(self.cases),
                                     _prefix(self.expected), self.total_cases, self.min_len,
                                     self.max_len, self.first_end, self.min_cases,
-                                    row_scale(windows), llr, size, t1, t2)
-        return Candidates(statistic=llr, size=size, t1=t1, t2=t2)
+                                    row_scale(windows, self.scale), llr, size, t1, t2)
+        rows = best_row_per_centre(windows, llr, size, penalised=self.scale is not None,
+                                   rule="spacetime" if self.analysis == "retrospective"
+                                   else "spatial")
+        if rows is None:
+            return Candidates(statistic=llr, size=size, t1=t1, t2=t2, scale=self.scale)
+        return Candidates(statistic=llr[rows], size=size[rows], t1=t1[rows], t2=t2[rows],
+                          scale=self.scale, row=rows)
 
     def null_problem(self, windows: Windows, entropy: int):
         from . import _st_kernels as SK
@@ -131,7 +138,7 @@ class SpaceTimeAnalysis:
             min_cases=self.min_cases, null_kind=null_kind, prob=prob, alias=alias,
             case_loc=np.ascontiguousarray(case_loc, dtype=np.int64),
             case_time=np.ascontiguousarray(case_time, dtype=np.int64), entropy=entropy,
-            scale=row_scale(windows))
+            scale=row_scale(windows, self.scale))
 
     def members(self, windows: Windows, row: int, size: int) -> np.ndarray:
         if self.whole_area:
@@ -167,7 +174,9 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                    rng=None, backend: Backend = "threads", threads: int | None = None,
                    scheduler: str | None = None, n_workers: int = 2,
                    block_size: int | None = None, client=None,
-                   progress: Progress | None = None, secondary: str = "no-overlap"):
+                   progress: Progress | None = None, secondary: str = "no-overlap",
+                   shape: str = "circle", ellipse_shapes=ELLIPSE_SHAPES,
+                   ellipse_angles=ELLIPSE_ANGLES, non_compactness_penalty: str = "medium"):
     """Space-time (or purely temporal) scan for high rates with Monte Carlo inference.
 
     Parameters
@@ -197,8 +206,12 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
         For prospective analyses, the number of earlier analyses in the surveillance (A - 1 in
         the recurrence interval); the p-value itself is not adjusted.
     n_replications, rng, backend, threads, scheduler, n_workers, block_size, client, progress,
-    secondary
-        As for :func:`scan.circular_scan`.
+    secondary, shape, ellipse_shapes, ellipse_angles, non_compactness_penalty
+        As for :func:`scan.circular_scan` (ellipses are cylinders' spatial windows too; they
+        do not apply to the purely temporal analysis).  A retrospective analysis picks each
+        centre's best cylinder across the penalised shapes by the highest test statistic,
+        then the fewer locations (SaTScan's rule for retrospective space-time scans); a
+        prospective one as the purely spatial scan does.
 
     Returns
     -------
@@ -218,7 +231,8 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
     from .montecarlo import normalise_seed
     from .params import check_all
     from .pipeline import run
-    from .windows import build_windows
+    from .spatial import window_parameters
+    from .windows import build_windows, check_ellipse_settings
 
     if not isinstance(data, SpaceTimeData):
         raise ScanParameterError("data", "a SpaceTimeData", type(data).__name__,
@@ -231,8 +245,12 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                        max_population_fraction=max_population_fraction, max_radius=max_radius,
                        min_cases=min_cases, n_earlier_analyses=n_earlier_analyses,
                        n_replications=n_replications, backend=backend, threads=threads,
-                       scheduler=scheduler, n_workers=n_workers, block_size=block_size),
+                       scheduler=scheduler, n_workers=n_workers, block_size=block_size,
+                       shape=shape, ellipse_shapes=ellipse_shapes, ellipse_angles=ellipse_angles,
+                       non_compactness_penalty=non_compactness_penalty),
                   choices={"model": models.models_for("spacetime")})
+    if analysis != "temporal":
+        check_ellipse_settings(shape, ellipse_shapes, ellipse_angles, data.coordinates)
     if analysis == "temporal" and model != "poisson":
         raise ScanParameterError("model", "'poisson' for a purely temporal analysis", model,
                                  "the space-time permutation model needs a spatial dimension")
@@ -256,11 +274,14 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
     else:
         windows = build_windows(data.coords, expected.sum(axis=1), coordinates=data.coordinates,
                                 max_population_fraction=p["max_population_fraction"],
-                                max_radius=p["max_radius"])
+                                max_radius=p["max_radius"], shape=p["shape"],
+                                ellipse_shapes=p["ellipse_shapes"],
+                                ellipse_angles=p["ellipse_angles"])
     st = SpaceTimeAnalysis(data=data, model=m, analysis=analysis, cases=cases,
                            expected=expected, min_len=p["min_temporal_length"],
                            max_len=int(max_len), min_cases=p["min_cases"],
-                           n_earlier_analyses=p["n_earlier_analyses"])
+                           n_earlier_analyses=p["n_earlier_analyses"],
+                           scale=windows.penalty(p["non_compactness_penalty"]))
     timings = {"windows_s": time.perf_counter() - t0}
     parameters = {
         "analysis": st.name, "model": model, "direction": "high",
@@ -274,6 +295,7 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
         "n_intervals": int(T), "n_replications": p["n_replications"],
         "min_cases": p["min_cases"], "n_earlier_analyses": p["n_earlier_analyses"],
         "n_windows": int(windows.n_windows) * st.n_time_windows(),
+        **window_parameters(windows, p["non_compactness_penalty"]),
     }
     return run(st, windows, n_replications=p["n_replications"], seed=seed,
                parameters=parameters, secondary=secondary, backend=backend, threads=threads,

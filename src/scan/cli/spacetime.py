@@ -34,6 +34,8 @@ def add_parser(sub):
     add_options(t, ("time_aggregation", "aggregation_length", "max_temporal_fraction",
                     "max_temporal_length", "min_temporal_length", "n_earlier_analyses"))
     add_window_options(p)
+    e = p.add_argument_group("elliptic windows (SaTScan's; Cartesian coordinates only)")
+    add_options(e, ("shape", "ellipse_shapes", "ellipse_angles", "non_compactness_penalty"))
     add_inference_options(p)
     add_output_options(p)
     p.set_defaults(run=run)

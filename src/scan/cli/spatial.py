@@ -33,6 +33,8 @@ def add_parser(sub):
     s.add_argument("--start", default=None, help="study period start (YYYY, YYYY/MM/DD)")
     s.add_argument("--end", default=None, help="study period end (YYYY, YYYY/MM/DD)")
     add_window_options(p)
+    e = p.add_argument_group("elliptic windows (SaTScan's; Cartesian coordinates only)")
+    add_options(e, ("shape", "ellipse_shapes", "ellipse_angles", "non_compactness_penalty"))
     add_inference_options(p)
     add_exposure_options(p)
     add_output_options(p)

@@ -99,14 +99,41 @@ def circle_ring(area, cluster) -> list[list[float]] | None:
     return ring + [ring[0]]
 
 
+def ellipse_ring(area, cluster) -> list[list[float]] | None:
+    """The cluster ellipse as a closed lon/lat ring (counter-clockwise): semi-major axis
+    ``cluster.semi_major`` along ``cluster.angle`` degrees (counter-clockwise from +x),
+    semi-minor axis ``cluster.semi_minor``; projected coordinates only (ellipses need them)."""
+    transform = _to_wgs84(area)
+    if transform is None:
+        return None
+    t = np.linspace(0.0, 2 * np.pi, CIRCLE_SEGMENTS, endpoint=False)
+    minor = max(cluster.semi_minor if cluster.semi_minor is not None else cluster.radius, 1e-6)
+    major = minor * cluster.shape if cluster.semi_major is None else max(cluster.semi_major,
+                                                                         1e-6)
+    theta = np.radians(cluster.angle)
+    a, b = major * np.cos(t), minor * np.sin(t)
+    lon, lat = transform(cluster.center_x + a * np.cos(theta) - b * np.sin(theta),
+                         cluster.center_y + a * np.sin(theta) + b * np.cos(theta))
+    ring = [[float(x), float(y)] for x, y in zip(lon, lat)]
+    return ring + [ring[0]]
+
+
+def cluster_ring(area, cluster) -> list[list[float]] | None:
+    """The window's outline: :func:`ellipse_ring` for an ellipse, else :func:`circle_ring`."""
+    if cluster.shape != 1 and area.coordinates == "cartesian":
+        return ellipse_ring(area, cluster)
+    return circle_ring(area, cluster)
+
+
 def clusters_geojson(result) -> dict | None:
-    """Cluster circles as GeoJSON polygons in WGS84 (RFC 7946), or None without a CRS."""
+    """Cluster circles (and ellipses) as GeoJSON polygons in WGS84 (RFC 7946), or None without
+    a CRS."""
     area = result.area
     if area.coordinates == "cartesian" and area.crs is None:
         return None
     features = []
     for c in result.clusters:
-        ring = circle_ring(area, c)
+        ring = cluster_ring(area, c)
         features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
                          "properties": c.to_dict()})
     return {"type": "FeatureCollection", "features": features}
