@@ -17,7 +17,8 @@ the great-circle arc ``2 R asin(chord / 2R)``.
 minor axis) with ``n`` angles has the angles ``theta = pi k / n``, k = 0..n-1, the direction of
 the major axis counter-clockwise from +x.  The distance from centre C to location L is
 
-    d_e = sqrt(u^2 + v^2),  u = (dx cos(theta) + dy sin(theta)) / s,  v = dy cos(theta) - dx sin(theta)
+    d_e = sqrt(u^2 + v^2),   u = (dx cos(theta) + dy sin(theta)) / s,
+                             v = dy cos(theta) - dx sin(theta)
 
 with ``(dx, dy) = L - C``, evaluated in that order in double precision (SaTScan transforms both
 points in single precision, so its exact ties differ; see below).  A window of transformed
@@ -639,7 +640,9 @@ class WindowEstimate:
 
 
 def _gib(b: float) -> str:
-    return f"{b / 2**30:.2f} GiB" if b >= 2**28 else f"{b / 2**20:.0f} MiB"
+    if b >= 2**28:
+        return f"{b / 2**30:.2f} GiB"
+    return f"{b / 2**20:.0f} MiB" if b >= 2**20 else f"{b / 2**10:.0f} KiB"
 
 
 def _duration(s: float) -> str:
