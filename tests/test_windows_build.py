@@ -265,3 +265,21 @@ def test_35000_locations_at_50_percent_peak_under_2_gib():
     n_windows, dtype, peak = int(out[0]), out[1], int(out[2])
     assert dtype == "uint16" and n_windows > 6e8
     assert peak <= 2 * 2**30
+
+
+@pytest.mark.parametrize("coordinates", ["cartesian", "latlong"])
+def test_large_groups_of_equal_distances(coordinates):
+    """Hundreds of locations at one point, or on one circle around the centres: long tie
+    groups are ordered by the coordinates, then the index, as short ones are."""
+    rng = np.random.default_rng(6)
+    xy = np.zeros((600, 2))
+    xy[:250] = [0.5, 51.5]                                     # one point, 250 times
+    angle = rng.choice(np.arange(0, 360, 1.5), 200, replace=False)
+    xy[250:450] = np.column_stack([0.5 + np.cos(np.radians(angle)),   # one circle, exact
+                                   51.5 + np.sin(np.radians(angle))]) if coordinates == \
+        "cartesian" else np.column_stack([rng.choice([0.4, 0.6], 200), np.full(200, 51.5)])
+    xy[450:] = rng.uniform([-1, 50], [2, 53], (150, 2))
+    weight = rng.choice([1.0, 2.0, 3.0], 600)
+    for fraction in (0.5, 0.2):
+        kw = dict(coordinates=coordinates, max_population_fraction=fraction)
+        _assert_same(build_windows(xy, weight, **kw), legacy_build(xy, weight, **kw))
