@@ -264,8 +264,9 @@ def test_replicates_use_the_penalised_statistic():
 @pytest.mark.slow
 @pytest.mark.parametrize("penalty", ["none", "medium", "strong"])
 def test_null_calibration(penalty):
-    """Under the null, p <= 0.05 about 5% of the time.  200 null data sets of 30 locations,
-    49 replications each; the binomial 99.9% band for 200 trials at 5% is 1-22 rejections."""
+    """Under the null the test has its size.  200 null data sets of 30 locations, 49
+    replications each: p <= 0.05 means a rank of 1 or 2 among 50, so the size is 2/50 = 0.04;
+    the binomial 99.9% band for 200 trials at 4% is 1-18 rejections."""
     rng = np.random.default_rng(11)
     x, y = rng.uniform(0, 10, 30), rng.uniform(0, 10, 30)
     population = rng.integers(100, 500, 30).astype(float)
@@ -278,7 +279,7 @@ def test_null_calibration(penalty):
                                     ellipse_shapes=(2, 4), ellipse_angles=(4, 6),
                                     non_compactness_penalty=penalty)
         rejections += result.p_value <= 0.05
-    assert 1 <= rejections <= 22
+    assert 1 <= rejections <= 18, rejections
 
 
 # --- space-time ----------------------------------------------------------------------------------
