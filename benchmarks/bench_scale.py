@@ -136,7 +136,7 @@ def run_child(*args) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-# --- part 2: ellipses at 5,000 ----------------------------------------------------------------------
+# --- part 2: ellipses at 5,000 -------------------------------------------------------------------
 
 def ellipse_child(n: int, fraction: float, replications: int) -> dict:
     import numba
@@ -180,7 +180,7 @@ def ellipse_child(n: int, fraction: float, replications: int) -> dict:
     return out
 
 
-# --- report ----------------------------------------------------------------------------------------
+# --- report --------------------------------------------------------------------------------------
 
 def machine() -> str:
     import numba
@@ -206,7 +206,8 @@ def _gib(b):
     return f"{b / 2**30:.2f}"
 
 
-def report(builds: list[dict], ellipses: list[dict], repeats: int) -> str:
+def report(builds: list[dict], ellipses: list[dict], repeats: int,
+           where: str | None = None) -> str:
     by = {}
     for b in builds:
         by.setdefault((b["n"], b["fraction"], b["kind"]), []).append(b)
@@ -214,14 +215,15 @@ def report(builds: list[dict], ellipses: list[dict], repeats: int) -> str:
     def med(key, rows):
         return statistics.median(r[key] for r in rows)
 
-    lines = [f"Machine: {machine()}.", "",
+    lines = [f"Machine: {where or machine()}.", "",
              f"Window build, circles, fresh process per build, {repeats} interleaved repeat(s), "
-             "medians; wall-clock seconds on all threads; peak = the process's maximum resident "
-             "memory (imports and data included; 'before' = resident memory just before the "
-             "build).", "",
+             "medians; seconds are wall-clock on all threads (CPU seconds of the process in "
+             "brackets); speed-up = median over repeats of the same-repeat ratio previous / new, "
+             "wall-clock and CPU; peak = the process's maximum resident memory (imports and data "
+             "included; 'before' = resident memory just before the build).", "",
              "| locations | max pop. | windows | new build s (CPU s) | previous build s (CPU s) "
-             "| speed-up | NumPy full sort/centre s (1 thread, extrapolated) | new peak GiB "
-             "(before) | previous peak GiB | ids | estimate: windows, s | identical |",
+             "| speed-up wall (CPU) | NumPy full sort/centre s (1 thread, extrapolated) | new "
+             "peak GiB (before) | previous peak GiB | ids | estimate: windows, s | identical |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for (n, f, kind), rows in sorted(by.items()):
         if kind != "new":
@@ -230,7 +232,11 @@ def report(builds: list[dict], ellipses: list[dict], repeats: int) -> str:
         new_s, new_cpu = med("seconds", rows), med("cpu_seconds", rows)
         old_txt = (f"{med('seconds', old):.1f} ({med('cpu_seconds', old):.1f})" if old
                    else "not run")
-        ratio = f"{med('seconds', old) / new_s:.1f}x" if old else ""
+        pairs = list(zip(rows, old))          # same repeat: adjacent runs
+        wall = statistics.median(o["seconds"] / r["seconds"] for r, o in pairs) if old else 0
+        cpu = statistics.median(o["cpu_seconds"] / r["cpu_seconds"] for r, o in pairs) \
+            if old else 0
+        ratio = f"{wall:.1f}x ({cpu:.1f}x)" if old else ""
         old_peak = _gib(med("peak", old)) if old else ""
         numpy_s = statistics.median(r["numpy"]["seconds"] for r in rows)
         same = all(r["digest"] == o["digest"] for r in rows for o in old) if old else "n/a"
@@ -246,7 +252,7 @@ def report(builds: list[dict], ellipses: list[dict], repeats: int) -> str:
         lines += ["", f"Elliptic windows at {e['n']:,} locations, {e['fraction']:.0%} of the "
                   f"population, SaTScan's default shapes and angles (medium penalty); Monte "
                   f"Carlo on 1 thread, {e['replications']} replications, median of 3:", "",
-                  "| windows | rows | windows | ids MiB | build s | MC s | windows/s/core |",
+                  "| window set | rows | windows | ids MiB | build s | MC s | windows/s/core |",
                   "|---|---:|---:|---:|---:|---:|---:|"]
         for name, d in (("circles", c), ("circle + 46 ellipses", el)):
             lines.append(f"| {name} | {d['rows']:,} | {d['windows']:,} | "
@@ -269,7 +275,14 @@ def main(argv=None):
     ap.add_argument("--no-legacy-above", type=int, default=10**9,
                     help="skip the previous build above this many locations")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--from-json", default=None, help="only print the report of a saved run")
     args = ap.parse_args(argv)
+    if args.from_json:
+        saved = json.loads(Path(args.from_json).read_text())
+        repeats = len([b for b in saved["builds"] if b["kind"] == "new"]) // max(
+            1, len({(b["n"], b["fraction"]) for b in saved["builds"] if b["kind"] == "new"}))
+        print(report(saved["builds"], saved["ellipses"], repeats, saved.get("machine")))
+        return
     if args.child:
         kind, n, fraction = args.child[:3]
         shape = args.child[3] if len(args.child) > 3 else "circle"
@@ -302,8 +315,8 @@ def main(argv=None):
         ellipses.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"ellipses f={f}: ratio {ellipses[-1]['ratio']:.1f}", file=sys.stderr, flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"builds": builds, "ellipses": ellipses},
-                                              indent=1))
+        Path(args.json).write_text(json.dumps({"builds": builds, "ellipses": ellipses,
+                                               "machine": machine()}, indent=1))
     print(report(builds, ellipses, repeats))
 
 
