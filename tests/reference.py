@@ -509,15 +509,16 @@ def _window_statistic(c, w, C, W, model, direction, min_cases):
 
 def elliptic_scan(coords, cases, weights, model="poisson", direction="high",
                   shapes=(1.5, 2, 3, 4, 5), angles=(4, 6, 9, 12, 15), penalty_kind="medium",
-                  max_fraction=0.5, max_radius=None, min_cases=2):
+                  max_fraction=0.5, max_radius=None, min_cases=2, ids=None):
     """Most likely cluster and non-overlapping secondary clusters of the elliptic scan:
     [(llr, test statistic, centre, shape, degrees, sorted members)].
 
     Per row the best window by T = LLR x penalty (strictly greater, so the smallest on ties);
     per centre, without a penalty the first row with the highest T; with one, each shape's
     first row with its highest T, then the circle unless a later shape's T exceeds the best so
-    far by more than 1e-9.  Then the centres' windows by T (ties: fewer locations, lower centre),
-    kept when they share no location with a kept one."""
+    far by more than 1e-9.  Then SaTScan's ranking and no-overlap test
+    (:func:`satscan_order`, :func:`share_locations`; ``ids`` name the locations, default
+    L0, L1, ...)."""
     rows = elliptic_windows(coords, weights, max_fraction, max_radius, shapes, angles)
     C = float(np.sum(cases))
     W = float(np.sum(weights))
@@ -552,16 +553,21 @@ def elliptic_scan(coords, cases, weights, model="poisson", direction="high",
                 if abs(per_row[r][0] - per_row[top][0]) > 1e-9 and per_row[r][0] > per_row[top][0]:
                     top = r
         chosen.append(top)
-    order = sorted(range(n), key=lambda i: (-per_row[chosen[i]][0], per_row[chosen[i]][1], i))
-    taken, clusters = set(), []
-    for i in order:
+    coords = np.asarray(coords, float)
+    ids = [f"L{i}" for i in range(n)] if ids is None else list(ids)
+    names, centroids = name_rank(ids), centroid_rank(coords, ids)
+    cands = []
+    for i in range(n):
         r = chosen[i]
         t, size, pen = per_row[r]
         if t <= 0:
-            break
-        members = rows[r][4][:size]
-        if taken.intersection(members):
             continue
-        taken.update(members)
-        clusters.append((t / pen, t, i, rows[r][1], satscan_degrees(rows[r][2]), sorted(members)))
-    return clusters
+        members = rows[r][4][:size]
+        c = cluster(coords, coords, coords[i], coords[i], members, shape=rows[r][1],
+                    angle=satscan_degrees(rows[r][2]), llr=t / pen, statistic=t, centre=i,
+                    central=names[members[0]], centroid=centroids[i])
+        c["row"] = r
+        cands.append(c)
+    kept = secondary_clusters(cands, "no-overlap", coords, min(n, 500))
+    return [(c["llr"], c["statistic"], c["centre"], c["shape"], c["angle"],
+             sorted(c["members"])) for c in kept]

@@ -149,7 +149,7 @@ def test_clusters_equal_reference(seed, model, penalty):
                                 non_compactness_penalty=penalty)
     weights, _, _ = model_arrays(area, model)
     expected = reference.elliptic_scan(area.coords, area.cases, weights, model, direction,
-                                       shapes, angles, penalty, fraction)
+                                       shapes, angles, penalty, fraction, ids=area.ids)
     assert len(result.clusters) == len(expected)
     for got, (llr, t, centre, s, degrees, members) in zip(result.clusters, expected):
         assert got.llr == pytest.approx(llr, rel=1e-9, abs=0)
