@@ -57,6 +57,7 @@ Files
 from __future__ import annotations
 
 import logging
+import functools
 import math
 import os
 import time
@@ -106,9 +107,15 @@ def _lonlat_transformer(area):
     """(x, y) in the data's CRS -> (lon, lat), or None when the data are lon/lat already."""
     if area.coordinates == "latlong":
         return None
+    return _transformer(str(area.crs), WGS84)
+
+
+@functools.lru_cache(maxsize=16)
+def _transformer(source: str, target: str):
+    """A pyproj Transformer, made once per pair of CRSs (making one takes tens of ms)."""
     import pyproj
 
-    return pyproj.Transformer.from_crs(area.crs, WGS84, always_xy=True)
+    return pyproj.Transformer.from_crs(source, target, always_xy=True)
 
 
 def _geod():
@@ -120,9 +127,10 @@ def _geod():
     return pyproj.Geod(a=r, b=r)
 
 
+@functools.lru_cache(maxsize=8)
 def study_extent(area) -> float:
     """Diagonal of the locations' bounding box: coordinate units, km for latitude/longitude
-    (1 when every location is at one place)."""
+    (1 when every location is at one place); computed once per study area."""
     xy = np.asarray(area.coords, dtype=np.float64)
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     if area.coordinates == "latlong":
