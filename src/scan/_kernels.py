@@ -17,13 +17,16 @@ import math
 import numba as nb
 import numpy as np
 
-from ._random import (_draw_labels, _draw_labels_hashed, _draw_multinomial,
-                      label_table_size, labels_hashed)
+from ._codes import BERNOULLI, BOTH, DIRECTION_CODES, HIGH, LOW, POISSON  # noqa: F401
+from ._random import (
+    _draw_labels,
+    _draw_labels_hashed,
+    _draw_multinomial,
+    label_table_size,
+    labels_hashed,
+)
 
-POISSON, BERNOULLI = 0, 1
-HIGH, LOW, BOTH = 0, 1, 2
 MODEL_CODES = {"poisson": POISSON, "bernoulli": BERNOULLI}
-DIRECTION_CODES = {"high": HIGH, "low": LOW, "both": BOTH}
 SAFETY = 1.0 + 1e-9  # margin on the bound so rounding can never skip a winning window
 
 

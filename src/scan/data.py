@@ -13,6 +13,7 @@ from typing import Literal, Sequence
 import numpy as np
 
 from .errors import ScanInputError, ScanParameterError, check_choice
+from .models import models_for
 from .timeline import TimeUnit, interval_person_time, time_intervals
 
 Coordinates = Literal["cartesian", "latlong"]
@@ -324,7 +325,7 @@ def study_area(ids, x, y, cases, population=None, *, expected=None, case_strata=
     yearly : optional :class:`YearlyCounts`; its cases must add up to ``cases``.
     """
     check_choice("coordinates", coordinates, ("cartesian", "latlong"))
-    check_choice("model", model, ("poisson", "bernoulli"))
+    check_choice("model", model, models_for("spatial"))
     check_choice("expected_kind", expected_kind, ("supplied", "reference-rates"))
     ids = np.asarray([str(v) for v in np.asarray(ids).ravel()])
     n = len(ids)

@@ -2,7 +2,7 @@
 the expected counts a cluster reports, and the null hypothesis the replications draw from.
 
 Adding a model is one entry here plus its LLR and null draw in the kernels (which keep integer
-codes inside ``njit``).
+codes inside ``njit``: :mod:`scan._codes`).  Importing this module loads no Numba.
 """
 from __future__ import annotations
 
@@ -11,11 +11,10 @@ from typing import Literal
 
 import numpy as np
 
+from ._codes import BERNOULLI, POISSON
 from .errors import ScanParameterError
 
 ModelName = Literal["poisson", "bernoulli", "permutation"]
-
-from ._kernels import BERNOULLI, POISSON
 
 
 @dataclass(frozen=True)

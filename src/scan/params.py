@@ -20,6 +20,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 
 from .errors import ScanParameterError
+from .models import MODELS
 
 MAX_REPLICATIONS = 1_000_000
 """Most Monte Carlo replications one run may ask for (SaTScan's own limit is 999,999 + 1)."""
@@ -196,7 +197,7 @@ def _p(*args, **kwargs) -> Param:
     return Param(*args, **kwargs)
 
 
-_MODELS = ("poisson", "bernoulli", "permutation")
+_MODELS = tuple(MODELS)
 _FRACTION_FIX = "SaTScan allows circles of up to 50% of the population at risk (0.5)"
 
 PARAMS: dict[str, Param] = {p.name: p for p in [

@@ -146,7 +146,7 @@ class SpaceTimeAnalysis:
 
     @property
     def direction_code(self) -> int:
-        from ._kernels import DIRECTION_CODES
+        from ._codes import DIRECTION_CODES
 
         return DIRECTION_CODES[self.direction]
 

@@ -1,6 +1,7 @@
 """``scan spacetime``: space-time scans, a thin shell over :func:`scan.spacetime_scan`."""
 from __future__ import annotations
 
+from ..models import models_for
 from .common import (add_inference_options, add_long_form_options, add_options,
                      add_output_options, add_window_options, crs_option, run_job_command)
 
@@ -18,7 +19,7 @@ def add_parser(sub):
                         "YYYY-MM-DD, YYYY-MM or YYYY; with --locations, one row per area, "
                         "stratum and year: id,<strata>,year,cases,population")
     add_options(p, ("model", "analysis", "direction", "secondary_time"),
-                model=("poisson", "permutation"))
+                model=models_for("spacetime"))
     add_long_form_options(
         p, title="long-form input (one row per area x stratum x year)",
         strata_help="stratum columns, comma-separated, e.g. sex,age: with --locations the long "

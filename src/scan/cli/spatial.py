@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..models import models_for
 from .common import (add_exposure_options, add_inference_options, add_long_form_options,
                      add_options, add_output_options, add_window_options, crs_option,
                      run_job_command)
@@ -33,7 +34,7 @@ def add_parser(sub):
                    help="CSV with columns id,x,y,cases,population (optional expected; for "
                         "Bernoulli population counts cases plus controls); with --locations, "
                         "one row per area and stratum: id,<strata>,cases,population")
-    add_options(p, ("model", "direction"), model=("poisson", "bernoulli"))
+    add_options(p, ("model", "direction"), model=models_for("spatial"))
     add_long_form_options(p)
     g = p.add_argument_group("coordinates")
     add_options(g, ("coordinates",))

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..data import DEFAULT_CRS, MAX_COUNT, StudyArea, study_area
 from ..errors import ScanInputError, check_choice
+from ..models import models_for
 from .text import csv_rows
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
@@ -179,7 +180,7 @@ def read_csv(path, *, model: Literal["poisson", "bernoulli"] = "poisson",
     above 2,147,483,647 (:data:`scan.data.MAX_COUNT`; also the total), a duplicate id (both
     lines named), non-finite coordinates, or (Bernoulli) more cases than population.
     """
-    check_choice("model", model, ("poisson", "bernoulli"))
+    check_choice("model", model, models_for("spatial"))
     check_choice("coordinates", coordinates, ("cartesian", "latlong"))
     file = str(path)
     names = {"id": id_column, "x": x_column, "y": y_column, "cases": cases_column,

@@ -46,8 +46,16 @@ from typing import Literal, Sequence
 
 import numpy as np
 
-from ..data import DEFAULT_CRS, MAX_COUNT, MAX_EXACT, StudyArea, YearlyCounts, study_area
+from ..data import (
+    DEFAULT_CRS,
+    MAX_COUNT,
+    MAX_EXACT,
+    StudyArea,
+    YearlyCounts,
+    study_area,
+)
 from ..errors import ScanInputError, ScanParameterError, check_choice
+from ..models import models_for
 from .csv import column_indices as _column_indices
 from .csv import parse_amount, parse_count, parse_number
 from .text import csv_rows
@@ -209,7 +217,7 @@ def read_long_csv(cases_path, *, locations, strata: Sequence[str] = (),
     ScanParameterError for ``years`` missing or not allowed, bad ``strata``, ``rate_per`` or
     ``model``.
     """
-    check_choice("model", model, ("poisson", "bernoulli"))
+    check_choice("model", model, models_for("spatial"))
     check_choice("coordinates", coordinates, ("cartesian", "latlong"))
     reserved = {"id": id_column, "cases": cases_column, "population": population_column,
                 "year": year_column}

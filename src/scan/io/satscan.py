@@ -40,11 +40,30 @@ from typing import Literal
 
 import numpy as np
 
-from ..data import MAX_COUNT, MAX_EXACT, SpaceTimeData, StudyArea, build_spacetime_data, study_area
+from ..data import (
+    MAX_COUNT,
+    MAX_EXACT,
+    SpaceTimeData,
+    StudyArea,
+    build_spacetime_data,
+    study_area,
+)
 from ..errors import ScanInputError, ScanParameterError, check_choice
-from ..timeline import (TIME_UNITS, StudyPeriod, TimeUnit, _as_period_bound, census_instant,
-                        check_person_time, check_reader_period, check_time_options, parse_date,
-                        period_end, record_span, time_averaged_population)
+from ..models import models_for
+from ..timeline import (
+    TIME_UNITS,
+    StudyPeriod,
+    TimeUnit,
+    _as_period_bound,
+    census_instant,
+    check_person_time,
+    check_reader_period,
+    check_time_options,
+    parse_date,
+    period_end,
+    record_span,
+    time_averaged_population,
+)
 from .csv import parse_amount, parse_count, parse_number
 from .text import check_readable, numbered_lines
 
@@ -424,7 +443,7 @@ def _default_period(data: SatscanData) -> tuple[np.datetime64, np.datetime64]:
 
 
 def _require_files(model: str, pop, ctl) -> None:
-    check_choice("model", model, ("poisson", "bernoulli"))
+    check_choice("model", model, models_for("spatial"))
     if model == "poisson" and pop is None:
         raise ScanParameterError("pop", "a population file for the Poisson model", None,
                                  "pass pop='file.pop' (SaTScan PopulationFile), or use "
