@@ -212,11 +212,13 @@ def _no_csv_with_satscan(files: dict, others: str) -> None:
 
 
 def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None,
-            extra_files: dict[str, str] | None = None, check: bool = True) -> Any:
+            extra_files: dict[str, str] | None = None, check: bool = True,
+            notice: Callable[[str], None] | None = None) -> Any:
     """Read, scan, add exposure context and write ``out``; returns the ScanResult.
 
     Everything that can be checked before the scan is checked first: the output folder, every
-    input file, the options."""
+    input file, the options.  ``notice(line)``, when given, is told before a pause worth
+    explaining: the kernels compiling on the first run (:mod:`scan.kernel_cache`)."""
     from .io.atomic import check_out
     from .io.writers import check_formats, write_result
 
@@ -227,6 +229,11 @@ def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None
     exposure = job.part("exposure")
     data, file_kwargs = read_data(job)
     scan_kwargs = {**job.part("scan"), **file_kwargs}   # a .prm's analysis settings win
+    if notice is not None:
+        from .kernel_cache import NOTICE, cold
+
+        if cold(job.command):
+            notice(NOTICE)
     if job.command == "spatial":
         from .spatial import circular_scan
 

@@ -60,7 +60,9 @@ def add_output_options(p) -> None:
     p.add_argument("--formats", default=None, metavar="LIST",
                    help="comma-separated outputs besides result.json: csv, geojson, summary, "
                         "map (default: all of them)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no summary (a one-line notice on stderr still says "
+                        "when kernels are compiling, on the first run only)")
 
 
 def crs_option(value: str):
@@ -86,19 +88,53 @@ def job_options(args, keys) -> dict:
     return options
 
 
+def say(message: str, bar=None) -> None:
+    """One line on stderr, above the progress bar when one is shown."""
+    if bar is not None:
+        bar.write(message, file=sys.stderr)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+class Progress:
+    """What a sub-command hands to :func:`scan.jobs.run_job`: ``update`` (the progress callback,
+    None without a bar) and ``notice`` (one line on stderr, shown even with --quiet: it explains
+    a pause, such as kernels compiling on the first run)."""
+
+    def __init__(self, bar=None):
+        self.bar = bar
+        self.update = None
+        if bar is not None:
+            def update(done, _total):
+                bar.update(done - bar.n)
+
+            self.update = update
+
+    def notice(self, message: str) -> None:
+        say(message, self.bar)
+
+
 @contextmanager
 def progress_bar(total: int, enabled: bool, desc: str = "Monte Carlo"):
-    """A tqdm bar on stderr (a notebook widget in Jupyter), or nothing."""
+    """A :class:`Progress` with a tqdm bar on stderr, or without one (quiet, or no
+    replications).  The terminal bar (``tqdm.std``): the command line runs in a terminal or a
+    subprocess, never in a notebook kernel, and skipping ``tqdm.auto`` saves its imports."""
     if not enabled or total <= 0:
-        yield None
+        yield Progress()
         return
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm
 
     with tqdm(total=total, desc=desc, unit="rep", file=sys.stderr, leave=False) as bar:
-        def update(done, _total):
-            bar.update(done - bar.n)
+        yield Progress(bar)
 
-        yield update
+
+def compile_notice(kinds, progress: Progress | None = None) -> None:
+    """Say on stderr, in one line, that kernels are about to compile (Numba's cache is cold for
+    these kinds of analysis); nothing when they are cached."""
+    from ..kernel_cache import NOTICE, cold
+
+    if cold(kinds):
+        (progress.notice if progress is not None else say)(NOTICE)
 
 
 def run_command(args) -> int:

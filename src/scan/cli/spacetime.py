@@ -45,6 +45,6 @@ def run(args) -> int:
 
     job = Job("spacetime", job_options(args, Job("spacetime").allowed()))
     with progress_bar(args.n_replications, not args.quiet) as progress:
-        result = run_job(job, args.out, progress=progress)
+        result = run_job(job, args.out, progress=progress.update, notice=progress.notice)
     finish(result, args)
     return 0

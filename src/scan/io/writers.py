@@ -69,9 +69,9 @@ def _to_wgs84(area):
         return lambda x, y: (np.asarray(x), np.asarray(y))
     if area.crs is None:
         return None
-    import pyproj
+    from .._crs import transformer
 
-    t = pyproj.Transformer.from_crs(area.crs, "EPSG:4326", always_xy=True)
+    t = transformer(area.crs)
     return lambda x, y: t.transform(np.asarray(x), np.asarray(y))
 
 
@@ -116,21 +116,25 @@ def locations_geojson(result) -> dict | None:
     transform = _to_wgs84(result.area)
     if transform is None:
         return None
-    df = result.locations_dataframe()
+    columns = result.location_columns()
+    names = list(columns)
+    values = [np.asarray(columns[name]).tolist() for name in names]
     lon, lat = transform(result.area.coords[:, 0], result.area.coords[:, 1])
     features = []
-    for k, row in enumerate(df.to_dict(orient="records")):
+    for k, row in enumerate(zip(*values)):
         features.append({"type": "Feature",
                          "geometry": {"type": "Point", "coordinates": [float(lon[k]), float(lat[k])]},
-                         "properties": row})
+                         "properties": dict(zip(names, row))})
     return {"type": "FeatureCollection", "features": features}
 
 
 # --- the writers ------------------------------------------------------------------------------
 
 def _write_csv(result, folder: Path, context: WriteContext) -> list[str]:
-    result.to_dataframe().to_csv(folder / "clusters.csv", index=False)
-    result.locations_dataframe().to_csv(folder / "locations.csv", index=False)
+    from .table import rows_to_columns, write_csv
+
+    write_csv(folder / "clusters.csv", rows_to_columns(*result.cluster_rows()))
+    write_csv(folder / "locations.csv", result.location_columns())
     return ["clusters.csv", "locations.csv"]
 
 
