@@ -29,7 +29,7 @@ KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "spatial": {
         "files": ("data", "cas", "geo", "pop", "ctl"),
         "read": ("coordinates", "crs", "project_to", "start", "end"),
-        "scan": _SCAN_COMMON,
+        "scan": _SCAN_COMMON + ("dask_mode",),
     },
     "spacetime": {
         "files": ("data", "cas", "geo", "pop", "prm"),

@@ -20,6 +20,7 @@ from .windows import Windows, build_windows
 Model = Literal["poisson", "bernoulli"]
 Direction = Literal["high", "low", "both"]
 Criterion = Literal["no-overlap"]
+DaskMode = Literal["replications", "centres"]
 
 
 def model_arrays(area: StudyArea, model: str) -> tuple[np.ndarray, float, float]:
@@ -93,7 +94,8 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
                   scheduler: str | None = None, n_workers: int = 2,
                   block_size: int | None = None, client=None, progress: Progress | None = None,
                   secondary: Criterion = "no-overlap",
-                  windows: Windows | None = None) -> ScanResult:
+                  windows: Windows | None = None,
+                  dask_mode: DaskMode = "replications") -> ScanResult:
     """Purely spatial circular scan with Monte Carlo inference.
 
     Parameters
@@ -129,6 +131,11 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
         Which secondary clusters to report (SaTScan's default: no geographical overlap).
     windows : Windows, optional
         Pre-built windows (:func:`scan.windows.build_windows`) to reuse across scans.
+    dask_mode : {"replications", "centres"}
+        With ``backend="dask"``: "replications" (default) sends every worker all the windows
+        and splits the replications; "centres" has each worker build and keep only the windows
+        of its share of the centres (memory per worker about 1/workers, for national data),
+        with bit-identical results (:func:`scan.distributed.centre_partitioned_scan`).
 
     Returns
     -------
@@ -151,11 +158,28 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
                        max_population_fraction=max_population_fraction, max_radius=max_radius,
                        min_cases=min_cases, n_replications=n_replications, backend=backend,
                        threads=threads, scheduler=scheduler, n_workers=n_workers,
-                       block_size=block_size),
+                       block_size=block_size, dask_mode=dask_mode),
                   choices={"model": models.models_for("spatial")})
+    if dask_mode == "centres" and (backend != "dask" or windows is not None):
+        raise ScanParameterError("dask_mode", "'replications' unless backend='dask' and the "
+                                 "windows are left to the workers", dask_mode,
+                                 "pass backend='dask' (CLI --backend dask) and no windows",
+                                 flag="--dask-mode")
     analysis = SpatialAnalysis(data=area, model=models.get(model, "spatial"),
                                direction=direction, min_cases=p["min_cases"])
     seed = normalise_seed(rng)
+    if dask_mode == "centres":
+        from .distributed import centre_partitioned_scan
+
+        return centre_partitioned_scan(
+            analysis, n_replications=p["n_replications"], seed=seed, secondary=secondary,
+            parameters={"analysis": analysis.name, "model": model, "direction": direction,
+                        "max_population_fraction": p["max_population_fraction"],
+                        "max_radius": p["max_radius"], "n_replications": p["n_replications"],
+                        "min_cases": p["min_cases"]},
+            max_population_fraction=p["max_population_fraction"], max_radius=p["max_radius"],
+            threads=threads, progress=progress, client=client, scheduler=scheduler,
+            n_workers=p["n_workers"], block_size=block_size)
     t0 = time.perf_counter()
     if windows is None:
         weights, _, _ = analysis.weights()

@@ -34,6 +34,7 @@ def add_parser(sub):
     s.add_argument("--end", default=None, help="study period end (YYYY, YYYY/MM/DD)")
     add_window_options(p)
     add_inference_options(p)
+    add_options(p.add_argument_group("national data"), ("dask_mode",))
     add_exposure_options(p)
     add_output_options(p)
     p.set_defaults(run=run)
