@@ -224,24 +224,29 @@ class Partition:
         from .windows import build_windows
 
         a = share.analysis
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         self.rows = share.rows
         self.windows = build_windows(a.data.coords, a.weights()[0],
                                      coordinates=a.data.coordinates,
                                      max_population_fraction=share.max_population_fraction,
                                      max_radius=share.max_radius,
                                      centres=a.data.coords[share.rows])
-        self.build_s = time.perf_counter() - t0
         self.problem = a.null_problem(self.windows, 0)
         observed = a.observed(self.windows)
         self.statistic, self.size = observed.statistic, observed.size
+        self.build_s = time.perf_counter() - t0
+        self.build_cpu_s = time.process_time() - cpu0   # the worker process's CPU seconds
+        self.run_cpu_s = 0.0
 
     @property
     def n_windows(self) -> int:
         return self.windows.n_windows
 
     def run(self, entropy: int, start: int, stop: int) -> np.ndarray:
-        return replace(self.problem, entropy=entropy).run(start, stop)
+        cpu0 = time.process_time()
+        out = replace(self.problem, entropy=entropy).run(start, stop)
+        self.run_cpu_s += time.process_time() - cpu0
+        return out
 
     def members(self, local_rows, sizes) -> list[np.ndarray]:
         return [self.windows.members(int(r), int(s)).copy() for r, s in zip(local_rows, sizes)]
@@ -277,7 +282,8 @@ def _build_partition(share: CentreShare, n_threads) -> Partition:
 
 def _partition_summary(part: Partition) -> dict:
     return {"statistic": part.statistic, "size": part.size, "n_windows": part.n_windows,
-            "build_s": part.build_s, "neighbors_bytes": int(part.windows.neighbors.nbytes),
+            "build_s": part.build_s, "build_cpu_s": part.build_cpu_s,
+            "run_cpu_s": part.run_cpu_s, "neighbors_bytes": int(part.windows.neighbors.nbytes),
             "offsets_bytes": int(part.windows.offsets.nbytes)}
 
 
@@ -623,6 +629,13 @@ def centre_partitioned_scan(analysis, *, n_replications: int, seed: int, paramet
             result = run(wrapped, windows, n_replications=n_replications, seed=seed,
                          parameters=parameters, secondary=secondary, backend="threads",
                          threads=None, progress=progress, timings=timings)
+            # CPU seconds of the worker processes (a partition rebuilt after a worker left
+            # counts from its rebuild)
+            final = shares.gather({p: (p, _partition_summary, ()) for p in range(shares.P)})
+            result.timings["partition_build_cpu_s"] = [final[p]["build_cpu_s"]
+                                                       for p in range(shares.P)]
+            result.timings["partition_monte_carlo_cpu_s"] = [final[p]["run_cpu_s"]
+                                                             for p in range(shares.P)]
         finally:
             shares.release()
     return replace_result(result, parameters={**result.parameters, "backend": "dask",
