@@ -171,7 +171,8 @@ def _results():
                     for i in range(25)])
     expected = area.expected.copy()
     expected[3] = 0.0   # O/E undefined: NaN
-    area = replace(area, ids=ids, expected=expected, names=np.array([f"name {i}" for i in range(25)]))
+    names = np.array([f"name {i}" for i in range(25)])
+    area = replace(area, ids=ids, expected=expected, names=names)
     spatial = scan.circular_scan(area, n_replications=19, rng=2, direction="both")
     rng = np.random.default_rng(0)
     exposed = with_exposure(spatial, {"NO2": rng.uniform(20, 40, 25)})
