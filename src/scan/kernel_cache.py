@@ -12,7 +12,9 @@ at 0%); :func:`warm` runs a tiny analysis of each kind so that the pause happens
 file per function beside the source (``__pycache__``) or under ``NUMBA_CACHE_DIR``, stamped with
 the source file's modification time and size, so an edited kernel reads as cold, as it should.
 Limits: an index that holds other argument types than the coming call (say, a new integer type
-of the neighbour lists) still reads as warm; a Numba that changes its private cache classes makes
+of the neighbour lists, or writable arrays where the cache holds read-only ones: Numba compiles
+each apart) still reads as warm, and the run compiles without a notice; :func:`warm` covers the
+types the command line's paths produce.  A Numba that changes its private cache classes makes
 the check answer "unknown", and no notice is given.
 """
 from __future__ import annotations
@@ -95,13 +97,20 @@ def _spacetime_csv(folder, n: int = 8, weeks: int = 6) -> str:
 
 
 def _warm_spatial(folder) -> None:
+    from dataclasses import replace
+
     from .io.csv import read_csv
     from .spatial import circular_scan
 
     path = _spatial_csv(folder)
     for model in ("poisson", "bernoulli"):
         area = read_csv(path, model=model, crs=None)
-        circular_scan(area, model=model, direction="both", n_replications=9, rng=0)
+        # Numba compiles one version for read-only arrays (a study area as read: its arrays
+        # are frozen) and one for writable ones (an area derived from another, such as the
+        # exposure-adjusted rescan of `scan demo` and --adjust-for): warm both
+        for a in (area, replace(area, expected=area.expected.copy(),
+                                population=area.population.copy())):
+            circular_scan(a, model=model, direction="both", n_replications=9, rng=0)
 
 
 def _warm_spacetime(folder) -> None:
@@ -118,9 +127,9 @@ _WARMERS: dict[str, Callable] = {"spatial": _warm_spatial, "spacetime": _warm_sp
 
 
 def warm(kinds: Iterable[str] = KINDS) -> dict[str, float]:
-    """Run a tiny analysis of each kind (both spatial models and directions; space-time
-    Poisson, permutation, prospective and purely temporal) so that every kernel they call is
-    compiled and cached; returns the seconds each kind took."""
+    """Run a tiny analysis of each kind (both spatial models, read-only and writable arrays;
+    space-time Poisson, permutation, prospective and purely temporal) so that every kernel they
+    call is compiled and cached; returns the seconds each kind took."""
     import tempfile
 
     seconds = {}
