@@ -74,7 +74,7 @@ def write_data(path: Path, n: int = 100, seed: int = 1) -> Path:
     return path
 
 
-def run(cmd: list[str], env=None, cwd=None) -> tuple[float, float, subprocess.CompletedProcess]:
+def run(cmd, env=None, cwd=None) -> tuple[float, float, subprocess.CompletedProcess]:
     """Wall and CPU seconds (user + system of the child) of one process."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
@@ -187,6 +187,9 @@ def main(argv=None) -> int:
     ap.add_argument("--no-compile", dest="compile", action="store_false")
     ap.add_argument("--out", default=str(Path(__file__).with_name("RESULTS_startup.md")),
                     help="Markdown report path, or - for stdout only")
+    ap.add_argument("--before", default=None, metavar="SRC",
+                    help="a src/ folder of an earlier scan (`git archive REV src | tar -x`): "
+                         "its two scan commands join the rounds, through PYTHONPATH")
     args = ap.parse_args(argv)
     import numba
 
@@ -203,17 +206,24 @@ def main(argv=None) -> int:
         "scan csv,summary": scan_cmd(data, tmp / "o1", "--formats", "csv,summary"),
         "scan default": scan_cmd(data, tmp / "o2"),
     }
+    envs = {}
+    if args.before:
+        before_env = {**os.environ, "PYTHONPATH": str(Path(args.before).resolve())}
+        for key, fmt in (("before: scan csv,summary", ["--formats", "csv,summary"]),
+                         ("before: scan default", [])):
+            commands[key] = scan_cmd(data, tmp / key.replace(" ", "_"), *fmt)
+            envs[key] = before_env
     # warm: the floor's cache, scan's kernels (make setup has done it; this makes sure)
     run(commands["numba floor"])
     subprocess.run([sys.executable, "-m", "scan.kernel_cache"], capture_output=True)
-    for cmd in commands.values():
-        run(cmd)
+    for key, cmd in commands.items():
+        run(cmd, env=envs.get(key))
     walls = {k: [] for k in commands}
     cpus = {k: [] for k in commands}
     for r in range(args.rounds):
         order = list(commands) if r % 2 == 0 else list(commands)[::-1]
         for key in order:
-            wall, cpu, _ = run(commands[key])
+            wall, cpu, _ = run(commands[key], env=envs.get(key))
             walls[key].append(wall)
             cpus[key].append(cpu)
         print(f"round {r + 1}: " + ", ".join(f"{k} {walls[k][-1]:.2f}" for k in commands),
@@ -239,7 +249,10 @@ def main(argv=None) -> int:
         f"Machine: {MACHINE}; {os.cpu_count()} logical CPUs, Python "
         f"{platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
         f"scan {scan.__version__}; load average at the end {load[0]:.1f}.",
-        f"Command: `python benchmarks/bench_startup.py --rounds {args.rounds}`; {args.rounds} "
+        f"Command: `python benchmarks/bench_startup.py --rounds {args.rounds}"
+        + (" --before SRC` (SRC: the src/ folder of the commit before this work, run through "
+           "PYTHONPATH with the same environment)" if args.before else "`")
+        + f"; {args.rounds} "
         "rounds, commands alternated (forward, then backward); each a fresh process; Numba's "
         "cache warm.  Data: 100 locations (British National Grid, 4 towns), 999 replications.",
         "",
