@@ -1,6 +1,8 @@
 """Exposure joined to scans: per-cluster context, the CLI contract and the adjusted scan."""
 import json
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -192,7 +194,8 @@ def test_boundaries_must_cover_every_location(tmp_path, capsys):
 
     data = write_borough_csv(tmp_path / "cancer.csv")
     (tmp_path / "b.csv").write_text('id,geometry\nSYN001,"POLYGON ((0 0, 1 0, 1 1, 0 0))"\n')
+    grid = Path(__file__).parent / "data" / "exposure" / "laei_LAEI2019v3_CorNOx15_NO2.csv"
     assert main(["spatial", str(data), "--out", str(tmp_path / "o"), "--replications", "9",
-                 "--quiet", "--exposure", f"NO2={tmp_path / 'b.csv'}", "--boundaries",
+                 "--quiet", "--exposure", str(grid), "--boundaries",
                  str(tmp_path / "b.csv")]) == 2
     assert "have no boundary, e.g. 'SYN002'" in capsys.readouterr().err

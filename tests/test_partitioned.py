@@ -82,6 +82,43 @@ def test_any_number_of_partitions_and_blocks(client, partitions, block_size, mod
     assert len(split) == partitions and sum(split) == threads.parameters["n_windows"]
 
 
+@pytest.mark.parametrize("secondary", ["no-centres-in-others", "no-centres-in-more-likely",
+                                       "no-centres-in-less-likely", "no-pairs-of-centres",
+                                       "none"])
+def test_every_secondary_criterion(client, secondary):
+    area = random_dataset(15, n=60)
+    kw = dict(direction="both", n_replications=R, rng=15, secondary=secondary, drop_p_one=True)
+    threads = scan.circular_scan(area, **kw)
+    dask = scan.circular_scan(area, backend="dask", dask_mode="centres", client=client, **kw)
+    assert_same_result(threads, dask)
+
+
+def test_early_termination(client):
+    """The replications stop at the same replication whatever runs them."""
+    area = random_dataset(16, n=40)
+    kw = dict(n_replications=999, rng=16, early_termination=True)
+    threads = scan.circular_scan(area, **kw)
+    assert len(threads.null_distribution) < 999
+    dask = scan.circular_scan(area, backend="dask", dask_mode="centres", client=client, **kw)
+    assert_same_result(threads, dask)
+    assert dask.early_termination.run == threads.early_termination.run
+
+
+def test_locations_sharing_coordinates(client):
+    """Locations at the same point are one centroid for SaTScan's tie rules: the driver's view
+    of the windows keeps the centres' coordinates as the threaded windows do."""
+    from dataclasses import replace
+
+    area = random_dataset(17, n=30)
+    coords = area.coords.copy()
+    coords[1::3] = coords[0::3][:len(coords[1::3])]
+    area = replace(area, coords=coords)
+    kw = dict(direction="both", n_replications=R, rng=17, secondary="no-centres-in-others")
+    threads = scan.circular_scan(area, **kw)
+    dask = scan.circular_scan(area, backend="dask", dask_mode="centres", client=client, **kw)
+    assert_same_result(threads, dask)
+
+
 def test_latlong_and_more_partitions_than_locations(client):
     area = random_dataset(4, coordinates="latlong", n=6)
     kw = dict(n_replications=R, rng=5)
@@ -108,10 +145,17 @@ def test_zero_replications(client):
     assert_same_result(threads, dask)
 
 
+REFUSED = (r"parameter 'dask_mode' \(--dask-mode\) must be 'replications' unless "
+           r"backend='dask', the windows are left to the workers and neither gini nor iterative "
+           r"is asked for; got 'centres'. pass backend='dask' \(CLI --backend dask\) and no "
+           r"windows; the Gini collections and the iterative scan need every window in one "
+           r"process")
+
+
 @pytest.mark.parametrize("kw, match", [
-    (dict(dask_mode="centres"),
-     r"parameter 'dask_mode' \(--dask-mode\) must be 'replications' unless backend='dask' "
-     r"and the windows are left to the workers; got 'centres'. pass backend='dask'"),
+    (dict(dask_mode="centres"), REFUSED),
+    (dict(dask_mode="centres", backend="dask", gini=True), REFUSED),
+    (dict(dask_mode="centres", backend="dask", iterative=True), REFUSED),
     (dict(dask_mode="rows", backend="dask"),
      r"parameter 'dask_mode' \(--dask-mode\) must be one of 'replications', 'centres'; "
      r"got 'rows'"),
@@ -126,8 +170,7 @@ def test_prebuilt_windows_are_refused():
 
     area = random_dataset(1, n=10)
     windows = build_windows(area.coords, area.expected)
-    with pytest.raises(ScanParameterError, match=r"'dask_mode' .* windows are left to the "
-                                                  r"workers"):
+    with pytest.raises(ScanParameterError, match=REFUSED):
         scan.circular_scan(area, backend="dask", dask_mode="centres", windows=windows)
 
 

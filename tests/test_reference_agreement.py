@@ -16,9 +16,11 @@ CASES = [(seed, model, direction)
 
 
 def _reference_clusters(area, model, direction, max_fraction=0.5, max_radius=None):
+    """SaTScan's secondary clusters (ties ranked by the ids' sorted order, overlap as SaTScan
+    decides it: :func:`reference.satscan_clusters`)."""
     weights, _, _ = model_arrays(area, model)
-    return reference.scan(area.coords, area.cases, weights, model, direction, area.coordinates,
-                          max_fraction, max_radius)
+    return reference.satscan_clusters(area.coords, area.cases, weights, area.ids, model,
+                                      direction, area.coordinates, max_fraction, max_radius)
 
 
 @pytest.mark.parametrize("seed,model,direction", CASES)

@@ -3,7 +3,6 @@ browser (headless Chromium over the DevTools pipe, tests/browser.py): no console
 requests, a screenshot that is not blank, and a PDF with the sections in order."""
 from __future__ import annotations
 
-import copy
 import html as htmllib
 import io
 import re

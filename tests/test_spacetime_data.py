@@ -337,8 +337,9 @@ def test_intervals_partition_the_period(start, days, unit, length):
 @needs_reference
 @pytest.mark.parametrize("key,value,match", [
     ("IterativeScan", "y", r"'IterativeScan \(in .*\)' must be a setting scan implements; got 'y'"),
-    ("ScanAreas", "3", "only high rates"),
-    ("AdjustForEarlierAnalyses", "y", "pass n_earlier_analyses="),
+    # ScanAreas=2/3 and AdjustForEarlierAnalyses are implemented now (test_spacetime_parity.py)
+    ("RiskLimitLowClusters", "y", "set it to n"),
+    ("MinimumCasesInLowRateClusters", "2", "low-rate clusters have no minimum"),
     ("AnalysisType", "1", "use 2, 3 or 4"),
     ("TimeTrendAdjustmentType", "2", "no adjustment"),
 ])

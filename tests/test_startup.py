@@ -82,11 +82,38 @@ def test_without_a_crs_pyproj_is_not_imported(tmp_path):
     assert set(loaded) <= {"numba", "scipy"}, loaded
 
 
-def test_the_default_outputs_import_matplotlib_for_the_map_only(tmp_path):
-    loaded = _run_cli_and_list_imports(tmp_path)
-    assert set(loaded) <= {"numba", "scipy", "pyproj", "matplotlib"}, loaded
+def test_geojson_and_the_map_import_what_they_draw_with_only(tmp_path):
+    """The default outputs but the GeoPackage (whose pyogrio imports geopandas, hence pandas,
+    when installed): shapely for the GeoJSON circles, matplotlib for the map, never pandas."""
+    loaded = _run_cli_and_list_imports(tmp_path, "--formats", "csv,geojson,summary,map")
+    assert set(loaded) <= {"numba", "scipy", "pyproj", "matplotlib", "shapely"}, loaded
     assert "matplotlib" in loaded
     assert (tmp_path / "out" / "map.png").is_file()
+
+
+def test_the_geopackage_writer_needs_no_pandas_of_its_own(tmp_path, monkeypatch):
+    """result.gpkg from the pandas-free tables: the same attributes as from the DataFrames."""
+    pyogrio = pytest.importorskip("pyogrio")
+    from scan.io import gis
+
+    result = scan.circular_scan(_with_crs(random_dataset(8, n=20), "EPSG:27700"),
+                                n_replications=19, rng=1)
+    names, columns = gis._fields(gis.cluster_columns(result))
+    names_df, columns_df = gis._fields(gis.clusters_table(result))
+    assert names == names_df
+    for a, b in zip(columns, columns_df):
+        assert a.dtype == b.dtype and (a.tolist() == b.tolist() or np.array_equal(a, b,
+                                                                                  equal_nan=True))
+    names, columns = gis._fields(result.location_columns())
+    names_df, columns_df = gis._fields(result.locations_dataframe())
+    assert names == names_df
+    for a, b in zip(columns, columns_df):
+        assert a.dtype == b.dtype and (a.tolist() == b.tolist() or np.array_equal(a, b,
+                                                                                  equal_nan=True))
+    assert gis.write_gpkg(result, tmp_path, type("C", (), {"polygons": None})()) == \
+        ["result.gpkg"]
+    assert [n for n, _ in pyogrio.list_layers(tmp_path / "result.gpkg")] == \
+        ["clusters", "locations"]
 
 
 # --- the first-run notice ---------------------------------------------------------------------

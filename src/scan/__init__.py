@@ -27,6 +27,8 @@ _LAZY = {
     "ScanResult": ("scan.result", "ScanResult"),
     "Cluster": ("scan.result", "Cluster"),
     "write_result": ("scan.io.writers", "write_result"),
+    # GeoPandas (pip install scan[geo])
+    "from_geodataframe": ("scan.geo", "from_geodataframe"),
     # the embedded borough
     "load_borough": ("scan.datasets", "load_borough"),
     "borough_study_area": ("scan.datasets", "borough_study_area"),

@@ -5,7 +5,10 @@ A window is described by its case count ``c`` and its weight ``w``: the expected
 Poisson model (weights sum to the total cases ``C``), the population (cases + controls) for the
 Bernoulli model (weights sum to ``W = N``).  The model and the direction are small integer codes
 so that one compiled sweep serves every variant; the per-window work is in the tiny functions
-``_llr``, ``_expected`` and ``_llr_bound``.
+``_llr``, ``_expected`` and the bounds (``_high_may_exceed`` / ``_low_may_exceed`` in the Monte
+Carlo sweep; ``quick_may_beat`` and ``_llr_bound``, also used by the space-time kernels).  The
+Monte Carlo sweep takes a block of replicates side by side, as counts in the smallest unsigned
+type that holds the total (:func:`count_dtype`), neighbour ids of any integer type.
 """
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ import math
 import numba as nb
 import numpy as np
 
-from ._random import BLOCK, _draw_labels, _draw_multinomial
+from ._random import (_draw_labels, _draw_labels_hashed, _draw_multinomial,
+                      label_table_size, labels_hashed)
 
 POISSON, BERNOULLI = 0, 1
 HIGH, LOW, BOTH = 0, 1, 2
@@ -169,94 +173,279 @@ def best_window_per_centre(offsets, neighbors, weights, cases, C, W, model, dire
         best_size[i] = size
 
 
+# --- Monte Carlo: the maxima of a block of replicates ---------------------------------------
+#
+# A window with x cases where e are expected deviates from the null by d = |x - e| in every cell
+# of its table (inside/outside x cases/controls; Poisson: inside/outside).  With
+# ln z <= (z^2 - 1) / (2z) for a cell above its mean (z >= 1) and ln z <= 2 (z - 1) / (z + 1)
+# below it (z <= 1), the LLR, a sum of k ln(k / mu) over the cells, is at most
+#     d^2 (sum over cells above of 1 / (2 mu) + sum over cells below of 1 / (2 mu - d)),
+# exact to second order at d = 0 (the +-d terms cancel because every margin is fixed).  Multiplied
+# out this needs no logarithm, root or division, so it vectorises over the replicates of a block.
+
+ROUND_UP = 1.0 + 1e-12   # on the bound: its own rounding can never make it too small
+SLACK = 1e-12
+"""Times (C + W): a margin on every threshold above the absolute rounding error of a computed
+LLR, whose terms (the controls' of the order of the population W, the cases' of C times a
+logarithm) are each a few ulps off: 1e-12 (C + W) is about 4,500 ulps of C + W.  A skipped
+window's computed statistic can then never exceed the maximum it was compared with."""
+
+
+@nb.njit(cache=True, inline="always")
+def _two_cells_exceed(d, up, down, t):
+    """d^2 (1 / (2 up) + 1 / (2 down - d)) > t, without division (Poisson)."""
+    p = 2.0 * up
+    q = 2.0 * down - d
+    return d * d * (p + q) * ROUND_UP > t * p * q
+
+
+@nb.njit(cache=True, inline="always")
+def _four_cells_exceed(d, up1, up2, down1, down2, t):
+    """d^2 (1 / (2 up1) + 1 / (2 up2) + 1 / (2 down1 - d) + 1 / (2 down2 - d)) > t, without
+    division (Bernoulli).  A zero denominator (a cell with no expected count) answers True."""
+    p1 = 2.0 * up1
+    p2 = 2.0 * up2
+    q1 = 2.0 * down1 - d
+    q2 = 2.0 * down2 - d
+    pp = p1 * p2
+    qq = q1 * q2
+    return d * d * ((p1 + p2) * qq + (q1 + q2) * pp) * ROUND_UP > t * pp * qq
+
+
+@nb.njit(cache=True, inline="always")
+def _high_may_exceed(model, x, w, e, C, W, t):
+    """Whether a window of weight w with x > e cases might have an LLR above t.
+
+    False is a proof that it cannot.  Cells above their mean: the cases inside (e) and the
+    controls outside (W - w - C + e); below: the controls inside (w - e), the cases outside
+    (C - e).  Poisson has the cases only."""
+    d = x - e
+    if model == POISSON:
+        return _two_cells_exceed(d, e, C - e, t)
+    return _four_cells_exceed(d, e, W - w - C + e, w - e, C - e, t)
+
+
+@nb.njit(cache=True, inline="always")
+def _low_may_exceed(model, x, w, e, C, W, t):
+    """As :func:`_high_may_exceed` for x < e (the cells above and below swap)."""
+    d = e - x
+    if model == POISSON:
+        return _two_cells_exceed(d, C - e, e, t)
+    return _four_cells_exceed(d, w - e, C - e, e, W - w - C + e, t)
+
+
+@nb.njit(cache=True, inline="always")
+def _add_row_max(c, draws, j):
+    """c += draws[j] over the block; returns the block's largest count (int vector loop)."""
+    hi = draws.dtype.type(0)
+    for b in range(c.shape[0]):
+        c[b] += draws[j, b]
+        hi = max(hi, c[b])
+    return hi
+
+
+@nb.njit(cache=True, inline="always")
+def _add_row_min(c, draws, j):
+    lo = draws.dtype.type(np.iinfo(draws.dtype).max)
+    for b in range(c.shape[0]):
+        c[b] += draws[j, b]
+        lo = min(lo, c[b])
+    return lo
+
+
+@nb.njit(cache=True, inline="always")
+def _add_row_min_max(c, draws, j):
+    hi = draws.dtype.type(0)
+    lo = draws.dtype.type(np.iinfo(draws.dtype).max)
+    for b in range(c.shape[0]):
+        c[b] += draws[j, b]
+        hi = max(hi, c[b])
+        lo = min(lo, c[b])
+    return lo, hi
+
+
+@nb.njit(cache=True, inline="always")
+def _count_high(model, c, t, w, e, C, W, min_cases):
+    """How many replicates of the block might beat their own threshold ``t[b]`` with a
+    high-rate window: branch-free, so the loop vectorises."""
+    n = 0
+    if model == POISSON:
+        for b in range(c.shape[0]):
+            x = np.float64(c[b])
+            n += (x > e) & (x >= min_cases) & _two_cells_exceed(x - e, e, C - e, t[b])
+    else:
+        up2 = W - w - C + e
+        for b in range(c.shape[0]):
+            x = np.float64(c[b])
+            n += (x > e) & (x >= min_cases) & _four_cells_exceed(x - e, e, up2, w - e, C - e,
+                                                                t[b])
+    return n
+
+
+@nb.njit(cache=True, inline="always")
+def _count_low(model, c, t, w, e, C, W):
+    n = 0
+    if model == POISSON:
+        for b in range(c.shape[0]):
+            x = np.float64(c[b])
+            n += (x < e) & _two_cells_exceed(e - x, C - e, e, t[b])
+    else:
+        down2 = W - w - C + e
+        for b in range(c.shape[0]):
+            x = np.float64(c[b])
+            n += (x < e) & _four_cells_exceed(e - x, w - e, C - e, e, down2, t[b])
+    return n
+
+
+@nb.njit(cache=True)
+def _evaluate(model, high, c, m, t, w, e, C, W, min_cases, s, inv, slack):
+    """The exact statistic of the window for every replicate whose bound passes; raises
+    ``m[b]`` (and its threshold ``t[b]``) where it is beaten.  Returns whether any changed."""
+    changed = False
+    for b in range(c.shape[0]):
+        x = np.float64(c[b])
+        if high:
+            if not (x > e and x >= min_cases and _high_may_exceed(model, x, w, e, C, W, t[b])):
+                continue
+        elif not (x < e and _low_may_exceed(model, x, w, e, C, W, t[b])):
+            continue
+        v = _llr(model, x, w, C, W) * s
+        if v > m[b]:
+            m[b] = v
+            t[b] = (v * inv) / SAFETY - slack
+            changed = True
+    return changed
+
+
 @nb.njit(cache=True)
 def block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min_cases, scale,
                  out):
     """Maximum test statistic (LLR x ``scale[row]``) over all windows for each replicate
-    (column) of ``draws``.
+    (column) of ``draws``, exactly the exhaustive maximum.
 
-    ``draws`` is (n_locations, B) int32: B replicates side by side, so each neighbour list is
-    read once for the whole block and the per-window update is a short vector loop.  The
-    logarithm is evaluated only for windows whose bound at the block's extreme count beats the
-    smallest of the block's running maxima; skipped windows cannot change any maximum, so the
-    result equals the exhaustive maximum exactly.  A row's scale divides the maxima it is
-    compared with (LLR x s > m exactly when LLR > m / s), so the bounds stay those of the LLR.
+    ``draws`` is (n_locations, B) of non-negative integer counts (uint16 when the total fits:
+    see :func:`count_dtype`): B replicates side by side, so each neighbour list is read once for
+    the whole block and a window's update is one integer vector loop (running counts in the
+    draws' type, with the block's largest / smallest count).  Then, per window, the division-free
+    bound of :func:`_high_may_exceed` at the block's extreme count against the smallest
+    threshold of the block skips all but a few per cent of windows; else the same bound over the block's
+    replicates (a vector loop) and, where it passes, the logarithm.  A replicate's threshold is
+    its running maximum over the row's scale, less a margin for rounding, so a skipped window
+    can never change a maximum.
     """
     B = draws.shape[1]
-    c = np.zeros(B, dtype=np.int32)
+    c = np.zeros(B, dtype=draws.dtype)
     m = np.zeros(B)
+    t = np.zeros(B)     # per replicate: the LLR (unscaled) a window must exceed
+    slack = SLACK * (C + W)
     m_min = 0.0
     for i in range(offsets.shape[0] - 1):
         c[:] = 0
         w = 0.0
         s = scale[i]
         inv = 1.0 / s
+        for b in range(B):
+            t[b] = (m[b] * inv) / SAFETY - slack
+        t_min = (m_min * inv) / SAFETY - slack
         for k in range(offsets[i], offsets[i + 1]):
             j = neighbors[k]
             w += weights[j]
-            row = draws[j]
-            c_hi = np.int32(-1)
-            c_lo = np.int32(2147483647)
-            for b in range(B):
-                v = c[b] + row[b]
-                c[b] = v
-                c_hi = max(c_hi, v)
-                c_lo = min(c_lo, v)
+            if direction == HIGH:
+                hi = _add_row_max(c, draws, j)
+                lo = hi
+            elif direction == LOW:
+                lo = _add_row_min(c, draws, j)
+                hi = lo
+            else:
+                lo, hi = _add_row_min_max(c, draws, j)
             if not _valid(model, w, C, W):
                 continue
             e = _expected(model, w, C, W)
-            if direction != LOW and c_hi > e and _may_beat_high(model, c_hi, w, C, W,
-                                                                m_min * inv):
-                for b in range(B):
-                    if c[b] > e and c[b] >= min_cases and _may_beat_high(model, c[b], w, C, W,
-                                                                         m[b] * inv):
-                        v = _llr(model, c[b], w, C, W) * s
-                        if v > m[b]:
-                            m[b] = v
+            changed = False
+            if (direction != LOW and hi > e and hi >= min_cases
+                    and _high_may_exceed(model, np.float64(hi), w, e, C, W, t_min)
+                    and _count_high(model, c, t, w, e, C, W, min_cases) > 0):
+                changed = _evaluate(model, True, c, m, t, w, e, C, W, min_cases, s, inv, slack)
+            if (direction != HIGH and lo < e
+                    and _low_may_exceed(model, np.float64(lo), w, e, C, W, t_min)
+                    and _count_low(model, c, t, w, e, C, W) > 0):
+                changed |= _evaluate(model, False, c, m, t, w, e, C, W, min_cases, s, inv,
+                                     slack)
+            if changed:
                 m_min = m.min()
-            if direction != HIGH and c_lo < e and _may_beat_low(model, c_lo, w, C, W,
-                                                                m_min * inv):
-                for b in range(B):
-                    if c[b] < e and _may_beat_low(model, c[b], w, C, W, m[b] * inv):
-                        v = _llr(model, c[b], w, C, W) * s
-                        if v > m[b]:
-                            m[b] = v
-                m_min = m.min()
+                t_min = (m_min * inv) / SAFETY - slack
     out[:] = m
 
 
 # --- Monte Carlo: a block of replications, and blocks over threads ---------------------------
 
+SPATIAL_BLOCK = 128
+"""Replicates side by side in the spatial sweep (fewer when there are too few for the threads:
+:func:`spatial_block`).  Measured best at 128 with uint16 counts (benchmarks/bench_spatial.py)."""
+
+
+def count_dtype(total_cases: float):
+    """The integer type of a block's counts: every count (per location, per window) is at most
+    the total, so uint16 when it fits (half the memory traffic of int32), else uint32."""
+    return np.uint16 if total_cases <= np.iinfo(np.uint16).max else np.uint32
+
+
+def spatial_block(n_replications: int, threads: int) -> int:
+    """:data:`SPATIAL_BLOCK`, halved (not below 16) while the blocks would leave threads idle.
+    The maxima do not depend on it."""
+    b = SPATIAL_BLOCK
+    while b > 16 and -(-n_replications // b) < threads:
+        b //= 2
+    return b
+
+
 @nb.njit(cache=True, nogil=True)
 def _run_block(offsets, neighbors, weights, C, W, model, direction, min_cases, scale, states,
-               prob, alias, cum_pop, out):
-    """Draw the block's data sets side by side and sweep the windows once for all of them."""
+               prob, alias, cum_pop, counts, out):
+    """Draw the block's data sets side by side (in ``counts.dtype``) and sweep the windows once
+    for all of them."""
     n = weights.shape[0]
-    draws = np.zeros((n, states.shape[0]), dtype=np.int32)
+    B = states.shape[0]
+    draws = np.zeros((n, B), dtype=counts.dtype)
     column = np.zeros(n, dtype=np.int32)
-    marks = np.zeros(cum_pop[n] if model == BERNOULLI else 1, dtype=np.bool_)
-    for b in range(states.shape[0]):
+    hashed = model == BERNOULLI and labels_hashed(cum_pop[n], np.int64(C))
+    marks = np.zeros(cum_pop[n] if model == BERNOULLI and not hashed else 1, dtype=np.bool_)
+    table = np.empty(label_table_size(cum_pop[n], np.int64(C)) if hashed else 1, dtype=np.int64)
+    for b in range(B):
         state = states[b].copy()
         if model == POISSON:
             _draw_multinomial(state, np.int64(C), prob, alias, column)
+        elif hashed:
+            _draw_labels_hashed(state, np.int64(C), cum_pop, table, column)
         else:
             _draw_labels(state, np.int64(C), cum_pop, marks, column)
-        draws[:, b] = column
+        for j in range(n):
+            draws[j, b] = column[j]
     block_maxima(offsets, neighbors, weights, draws, C, W, model, direction, min_cases, scale,
                  out)
 
 
 @nb.njit(parallel=True, cache=True)
+def _replicate_maxima_blocks(offsets, neighbors, weights, C, W, model, direction, min_cases,
+                             scale, states, prob, alias, cum_pop, counts, block, out):
+    """Blocks of ``block`` replications spread over threads; each block writes only its own
+    slice of ``out``.  The block's work is a function of its own: compiled inside the parallel
+    loop body the sweep loses about a third of its speed."""
+    R = states.shape[0]
+    n_blocks = (R + block - 1) // block
+    for blk in nb.prange(n_blocks):
+        r0 = blk * block
+        r1 = min(R, r0 + block)
+        _run_block(offsets, neighbors, weights, C, W, model, direction, min_cases, scale,
+                   states[r0:r1], prob, alias, cum_pop, counts, out[r0:r1])
+
+
 def replicate_maxima_spatial(offsets, neighbors, weights, C, W, model, direction, min_cases,
                              scale, states, prob, alias, cum_pop, out):
-    """Maxima of the replications whose xoshiro states are ``states``, in blocks of ``BLOCK``
-    spread over threads; each block writes only its own slice of ``out``.  The block's work is a
-    function of its own: compiled inside the parallel loop body the sweep loses about a third of
-    its speed."""
-    R = states.shape[0]
-    n_blocks = (R + BLOCK - 1) // BLOCK
-    for blk in nb.prange(n_blocks):
-        r0 = blk * BLOCK
-        r1 = min(R, r0 + BLOCK)
-        _run_block(offsets, neighbors, weights, C, W, model, direction, min_cases, scale,
-                   states[r0:r1], prob, alias, cum_pop, out[r0:r1])
+    """Maxima of the replications whose xoshiro states are ``states`` (one per row), into
+    ``out``: the counts' type from the total (:func:`count_dtype`), blocks of
+    :func:`spatial_block` replications over the Numba threads.  The result depends on neither."""
+    counts = np.empty(0, dtype=count_dtype(C))
+    block = spatial_block(states.shape[0], nb.get_num_threads())
+    _replicate_maxima_blocks(offsets, neighbors, weights, float(C), float(W), model, direction,
+                             min_cases, scale, states, prob, alias, cum_pop, counts, block, out)

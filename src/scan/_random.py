@@ -128,12 +128,22 @@ def _draw_multinomial(state, total, prob, alias, out):
             out[alias[j]] += 1
 
 
+LABEL_MARKS_MAX = 1 << 24
+"""Bernoulli null, Floyd's membership test: up to this many people (or when it is smaller) one
+byte per person, ``marks``; above it a hash table of the picks, 8 bytes a slot and at most 4
+slots a pick (:func:`labels_hashed`).  Both give the same draws."""
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # 2**64 / golden ratio: Fibonacci hashing
+
+
 @nb.njit(cache=True)
 def _draw_labels(state, cases, cum_pop, marks, out):
     """Bernoulli null: ``cases`` case labels placed on distinct people, uniformly.
 
     Floyd's algorithm picks distinct people (or the controls, when cases are the majority);
-    ``cum_pop`` maps a person to the location counting them.  ``marks`` is scratch of size N.
+    ``cum_pop`` maps a person to the location counting them.  ``marks`` is scratch of size N
+    (all False, left all False); :func:`_draw_labels_hashed` makes the same draws in memory
+    proportional to the picks.
     """
     n = out.shape[0]
     N = cum_pop[n]
@@ -158,3 +168,62 @@ def _draw_labels(state, cases, cum_pop, marks, out):
             out[j] = (cum_pop[j + 1] - cum_pop[j]) - out[j]
 
 
+@nb.njit(cache=True)
+def label_table_size(people, cases):
+    """Slots of :func:`_draw_labels_hashed`'s table: a power of two, at least twice the picks."""
+    k = min(cases, people - cases)
+    size = 16
+    while size < 2 * k:
+        size *= 2
+    return size
+
+
+@nb.njit(cache=True)
+def labels_hashed(people, cases):
+    """Whether the Bernoulli null draws with the hash table (above :data:`LABEL_MARKS_MAX`
+    people, when the table is the smaller scratch)."""
+    return people > LABEL_MARKS_MAX and 8 * label_table_size(people, cases) < people
+
+
+@nb.njit(cache=True, inline="always")
+def _home(p, shift):
+    return np.int64((np.uint64(p) * _GOLDEN) >> shift)
+
+
+@nb.njit(cache=True)
+def _draw_labels_hashed(state, cases, cum_pop, table, out):
+    """:func:`_draw_labels` with the picks in an open-addressing hash table (linear probing)
+    instead of one mark per person: the same calls to the generator in the same order, so the
+    same people and the same counts.  ``table``: int64 scratch of
+    :func:`label_table_size` slots."""
+    n = out.shape[0]
+    N = cum_pop[n]
+    flip = cases > N - cases
+    k = N - cases if flip else cases
+    size = table.shape[0]
+    mask = size - 1
+    bits = 0
+    while (1 << bits) < size:
+        bits += 1
+    shift = np.uint64(64 - bits)
+    table[:] = -1
+    for t in range(k):
+        j = N - k + t
+        p = _below(state, j + 1)
+        i = _home(p, shift) & mask
+        while table[i] != -1 and table[i] != p:
+            i = (i + 1) & mask
+        if table[i] == p:  # already a pick: Floyd takes j, which no earlier step could pick
+            p = j
+            i = _home(p, shift) & mask
+            while table[i] != -1:
+                i = (i + 1) & mask
+        table[i] = p
+    out[:] = 0
+    for i in range(size):
+        p = table[i]
+        if p >= 0:
+            out[np.searchsorted(cum_pop, p, side="right") - 1] += 1
+    if flip:
+        for j in range(n):
+            out[j] = (cum_pop[j + 1] - cum_pop[j]) - out[j]

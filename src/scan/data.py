@@ -482,6 +482,9 @@ class SpaceTimeData(LocationTotals):
     aggregation_length; study_start / study_end; cases (n, T) int64; expected (n, T) float64
     summing to the total cases, or None for case-only data (space-time permutation only);
     population (n,) float64 time-averaged population (zeros when unknown).
+    cases_by_stratum (n, T, K) int64: the cases by covariate stratum (the names are
+    ``extra["strata_names"]``), or None with one stratum; the space-time permutation model
+    adjusts for them (:meth:`permutation_expected`, and its null permutes within strata).
     """
 
     ids: np.ndarray
@@ -497,6 +500,7 @@ class SpaceTimeData(LocationTotals):
     crs: str | None = DEFAULT_CRS
     source: str = "<arrays>"
     extra: dict = field(default_factory=dict, repr=False)
+    cases_by_stratum: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_intervals(self) -> int:
@@ -509,6 +513,42 @@ class SpaceTimeData(LocationTotals):
     @property
     def study_end(self) -> np.datetime64:
         return self.interval_ends[-1]
+
+    @property
+    def n_strata(self) -> int:
+        return 1 if self.cases_by_stratum is None else self.cases_by_stratum.shape[2]
+
+    def permutation_expected(self) -> np.ndarray:
+        """The space-time permutation model's expected counts (n, T), adjusted for the
+        covariate strata as SaTScan does: ``mu[z, d] = sum_k n(z, k) n(d, k) / n(k)`` with
+        n(z, k) the stratum's cases at location z over the period, n(d, k) its cases in interval
+        d over all locations and n(k) its total (strata without cases add nothing); with one
+        stratum ``n(z) n(d) / C``."""
+        if self.cases_by_stratum is None:
+            c = self.cases.astype(np.float64)
+            return np.outer(c.sum(axis=1), c.sum(axis=0)) / c.sum()
+        s = self.cases_by_stratum.astype(np.float64)
+        n_zk, n_dk, n_k = s.sum(axis=1), s.sum(axis=0), s.sum(axis=(0, 1))
+        w = np.divide(1.0, n_k, out=np.zeros_like(n_k), where=n_k > 0)
+        return np.einsum("zk,dk,k->zd", n_zk, n_dk, w)
+
+    def permutation_cases(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One entry per case for the permutation null: (location, interval, stratum offsets),
+        the cases in order of stratum, then location, then interval; stratum k's cases are
+        ``offsets[k]`` to ``offsets[k + 1]``."""
+        T = self.n_intervals
+        table = (self.cases[:, :, None] if self.cases_by_stratum is None
+                 else self.cases_by_stratum).astype(np.int64)
+        locs, times, offsets = [], [], [0]
+        for k in range(table.shape[2]):
+            flat = table[:, :, k].ravel()
+            cells = np.repeat(np.arange(flat.size), flat)
+            locs.append(cells // T)
+            times.append(cells % T)
+            offsets.append(offsets[-1] + len(cells))
+        return (np.ascontiguousarray(np.concatenate(locs), dtype=np.int64),
+                np.ascontiguousarray(np.concatenate(times), dtype=np.int64),
+                np.array(offsets, dtype=np.int64))
 
     def model_expected(self, model: str) -> np.ndarray:
         """Expected counts (n, T) for ``model`` (:meth:`scan.models.Model.cell_expected`)."""
@@ -614,12 +654,17 @@ def build_spacetime_data(ids, coords, *, case_loc, case_day, case_count, start, 
         arr.setflags(write=False)
     if expected is not None:
         expected.setflags(write=False)
+    by_stratum = None
+    if n_strata > 1:
+        by_stratum = cases_s
+        by_stratum.setflags(write=False)
     return SpaceTimeData(ids=ids, coords=coords, cases=cases, expected=expected,
                          population=population, interval_starts=starts, interval_ends=ends,
                          time_unit=time_unit, aggregation_length=int(aggregation_length),
                          coordinates=coordinates,
                          crs=crs if coordinates == "cartesian" else "EPSG:4326", source=source,
-                         extra={"strata_names": tuple(strata_names)})
+                         extra={"strata_names": tuple(strata_names)},
+                         cases_by_stratum=by_stratum)
 
 
 # ---------------------------------------------------------------------------- readers

@@ -24,19 +24,26 @@ Command = Literal["spatial", "spacetime"]
 
 _SCAN_COMMON = ("model", "direction", "max_population_fraction", "max_radius", "min_cases",
                 "n_replications", "rng", "backend", "threads", "scheduler", "n_workers",
-                "block_size", "secondary")
+                "block_size", "secondary", "drop_p_one", "iterative", "iterative_max",
+                "iterative_cutoff", "early_termination", "early_termination_threshold")
+_LONG_FILES = ("locations", "reference_rates")
+_LONG_READ = ("strata", "years", "rate_per")
+"""The long form (:func:`scan.io.long.read_long_csv`): DATA is id,<strata>,cases,population
+[,year] and the coordinates come from ``locations``."""
 KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "spatial": {
-        "files": ("data", "cas", "geo", "pop", "ctl"),
-        "read": ("coordinates", "crs", "project_to", "start", "end"),
-        "scan": _SCAN_COMMON + ("dask_mode",),
+        "files": ("data", "cas", "geo", "pop", "ctl", "prm") + _LONG_FILES,
+        "read": ("coordinates", "crs", "project_to", "start", "end") + _LONG_READ,
+        "scan": _SCAN_COMMON + ("gini", "gini_collections", "gini_cutoff", "dask_mode"),
     },
     "spacetime": {
-        "files": ("data", "cas", "geo", "pop", "prm"),
+        "files": ("data", "cas", "geo", "pop", "prm") + _LONG_FILES,
         "read": ("coordinates", "crs", "start", "end", "time_aggregation",
-                 "aggregation_length"),
+                 "aggregation_length") + _LONG_READ,
         "scan": _SCAN_COMMON + ("analysis", "max_temporal_fraction", "max_temporal_length",
-                                "min_temporal_length", "n_earlier_analyses"),
+                                "min_temporal_length", "n_earlier_analyses",
+                                "prospective_start", "adjust_earlier_analyses",
+                                "secondary_time"),
     },
 }
 EXPOSURE_KEYS = ("exposure", "boundaries", "exposure_year", "adjust_for")
@@ -121,6 +128,11 @@ def check_inputs(job: Job) -> None:
                 raise ScanInputError(f"the file it names, {name!r}, {reason}; paths are "
                                      "relative to the .prm's folder", file=str(prm), line=line,
                                      field=key)
+    if job.options.get("exposure"):
+        from .exposure.join import check_exposure_file
+
+        for spec in job.options["exposure"]:
+            check_exposure_file(spec)       # headers and metadata, with the readers' messages
 
 
 def _sha256(path: Path) -> str:
@@ -159,7 +171,21 @@ def read_data(job: Job):
     SpaceTimeData for ``spacetime``."""
     files, read = job.part("files"), job.part("read")
     model = job.options.get("model", "poisson")
+    if files.get("locations"):
+        return _read_long(job, files, read, model), {}
+    strata = read.get("strata")            # space-time CSV: covariate columns
+    _no_long_options(files, read, strata_allowed=job.command == "spacetime")
+    read = _without(read, *_LONG_READ)
     if job.command == "spatial":
+        if files.get("prm"):
+            from .io.prm import satscan_prm_spatial
+
+            if files.get("data") or files.get("cas"):
+                raise ScanParameterError("--prm", "given alone (the files come from it)",
+                                         files["prm"], "drop DATA.csv/--cas, or drop --prm")
+            area, kwargs = satscan_prm_spatial(files["prm"])
+            kwargs.pop("n_replications", None)
+            return area, kwargs
         if files.get("cas"):
             from .io.satscan import read_satscan
 
@@ -173,6 +199,10 @@ def read_data(job: Job):
         from .io.csv import read_csv
 
         return read_csv(files["data"], model=model, **_without(read, "start", "end")), {}
+    if strata and (files.get("cas") or files.get("prm")):
+        raise ScanParameterError("--strata", "given with a CSV only", ",".join(strata),
+                                 "SaTScan case files carry their covariates as extra columns "
+                                 "after the date")
     if files.get("prm"):
         from .io.prm import satscan_prm_spacetime
 
@@ -195,7 +225,94 @@ def read_data(job: Job):
                                  "or pass SaTScan files with --cas and --geo, or --prm")
     from .io.spacetime_csv import read_spacetime_csv
 
-    return read_spacetime_csv(files["data"], **read), {}
+    return read_spacetime_csv(files["data"], strata=tuple(strata or ()), **read), {}
+
+
+def _no_long_options(files: dict, read: dict, *, strata_allowed: bool = False) -> None:
+    given = [k for k in ("reference_rates",) if files.get(k)]
+    given += [k for k in ("strata", "years") if read.get(k)
+              and not (k == "strata" and strata_allowed)]
+    if read.get("rate_per") not in (None, 1, 1.0):
+        given.append("rate_per")
+    if given:
+        flags = ", ".join("--" + k.replace("_", "-") for k in given)
+        raise ScanParameterError("locations", "a locations CSV (id,x,y[,name]) when " + flags
+                                 + " is given", None, "these options read the long form: "
+                                 "DATA.csv id,<strata>,cases,population and --locations FILE",
+                                 flag="--locations")
+
+
+def _read_long(job: Job, files: dict, read: dict, model: str):
+    """The long form: a StudyArea (spatial), or yearly SpaceTimeData (spacetime)."""
+    from .io.long import read_long_csv
+
+    if not files.get("data"):
+        raise ScanParameterError("DATA", "the long-form cases CSV id,<strata>,cases,population"
+                                 "[,year] with --locations", None)
+    others = [k for k in ("cas", "geo", "pop", "ctl", "prm") if files.get(k)]
+    if others:
+        raise ScanParameterError("--locations", "given without SaTScan files", files["locations"],
+                                 "pass either the long form (DATA.csv --locations) or --"
+                                 + others[0])
+    timing = [k for k in ("start", "end") if read.get(k)]
+    if timing:
+        raise ScanParameterError(timing[0], "omitted with --locations", read[timing[0]],
+                                 "the long form's period is the years of its rows")
+    kwargs = dict(locations=files["locations"], strata=tuple(read.get("strata") or ()),
+                  reference_rates=files.get("reference_rates"), years=read.get("years"),
+                  rate_per=read.get("rate_per") if read.get("rate_per") is not None else 1.0,
+                  coordinates=read.get("coordinates", "cartesian"))
+    if "crs" in read:
+        kwargs["crs"] = read["crs"]
+    if job.command == "spatial":
+        return read_long_csv(files["data"], model=model, project_to=read.get("project_to"),
+                             **kwargs)
+    if model == "permutation" and files.get("reference_rates"):
+        raise ScanParameterError("--reference-rates", "used with --model poisson",
+                                 files["reference_rates"], "the space-time permutation model "
+                                 "uses the cases only")
+    if read.get("time_aggregation") not in (None, "year") or read.get("aggregation_length",
+                                                                          1) != 1:
+        raise ScanParameterError("time_aggregation", "'year' (the long form has a year "
+                                 "column)", read.get("time_aggregation"),
+                                 flag="--time-aggregation")
+    return spacetime_from_long(read_long_csv(files["data"], **kwargs))
+
+
+def spacetime_from_long(area):
+    """Yearly :class:`~scan.spacetime.SpaceTimeData` from a long-form StudyArea whose cases carry
+    a year (:attr:`scan.data.StudyArea.yearly`): one interval per calendar year from the first
+    to the last year of the rows (a year without rows counts zero), expected counts by year on
+    the same stratum rates (internal, pooled over the years, or the reference rates), scaled to
+    sum to the total cases as every scan does."""
+    import numpy as np
+
+    from .data import SpaceTimeData
+    from .timeline import time_intervals
+
+    y = area.yearly
+    if y is None:
+        raise ScanInputError("scan spacetime needs a year column in the long-form cases "
+                             "(id,<strata>,year,cases,population)", file=area.source,
+                             field="year")
+    first, last = int(y.years.min()), int(y.years.max())
+    starts, ends = time_intervals(f"{first}-01-01", f"{last}-12-31", "year", 1)
+    col = (y.years - first).astype(np.int64)
+    n, T = area.n_locations, last - first + 1
+    cases = np.zeros((n, T), dtype=np.int64)
+    expected = np.zeros((n, T))
+    person_years = np.zeros((n, T))
+    cases[:, col] = y.cases
+    expected[:, col] = y.expected
+    person_years[:, col] = y.population
+    expected *= area.total_cases / expected.sum()
+    for arr in (cases, expected):
+        arr.setflags(write=False)
+    return SpaceTimeData(ids=area.ids, coords=area.coords, cases=cases, expected=expected,
+                         population=person_years.sum(axis=1) / T, interval_starts=starts,
+                         interval_ends=ends, time_unit="year", aggregation_length=1,
+                         coordinates=area.coordinates, crs=area.crs, source=area.source,
+                         extra={"strata_names": tuple(area.strata_names)})
 
 
 def _without(d: dict, *keys) -> dict:
@@ -234,6 +351,12 @@ def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None
 
         if cold(job.command):
             notice(NOTICE)
+    polygons = outline = None
+    if exposure.get("boundaries"):     # read (and matched to every location) before the scan
+        from .io.boundaries import boundaries_for
+
+        bounds = boundaries_for(data, exposure["boundaries"])
+        polygons, outline = bounds.polygons, bounds.outline()
     if job.command == "spatial":
         from .spatial import circular_scan
 
@@ -250,6 +373,40 @@ def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None
             result, tuple(exposure.get("exposure") or ()),
             adjust_for=tuple(exposure.get("adjust_for") or ()),
             boundaries=exposure.get("boundaries"), exposure_year=exposure.get("exposure_year"))
+    result = result.with_section(sources_section(job, data))
     write_result(result, out, formats=formats, map_grid=map_grid, pollutant=pollutant,
-                 extra_files=extra_files)
+                 extra_files=extra_files, polygons=polygons, outline=outline)
     return result
+
+
+def sources_section(job: Job, data):
+    """The inputs of a run, for summary.txt and result.json: every file read (with its role),
+    the strata, reference rates and years, the exposure year, the boundaries."""
+    from .result import Section
+
+    roles = {"data": "cases" if job.options.get("locations") else "data",
+             "cas": "SaTScan cases", "geo": "SaTScan coordinates", "pop": "SaTScan population",
+             "ctl": "SaTScan controls", "prm": "SaTScan parameters",
+             "locations": "locations" + (" and names" if getattr(data, "names", None)
+                                         is not None else ""),
+             "reference_rates": "reference rates", "exposure": "exposure",
+             "boundaries": "boundaries (polygons)"}
+    lines, files = [], []
+    for option, path in job.input_files():
+        role = roles.get(option, option)
+        if option == "exposure" and job.options.get("exposure_year"):
+            role += f", LAEI {job.options['exposure_year']}"
+        lines.append(f"{role}: {path}")
+        files.append({"role": option, "path": str(path)})
+    o = job.options
+    if o.get("strata"):
+        lines.append("strata: " + ", ".join(o["strata"]))
+    if o.get("reference_rates"):
+        per = o.get("rate_per") or 1.0
+        lines.append(f"reference rates per {per:,.0f} person-year(s)"
+                     + (f" x {o['years']:g} years" if o.get("years") else
+                        " x each row's year of person-time"))
+    return Section(key="sources", title="Inputs:", lines=tuple(lines),
+                   data={"files": files, "strata": list(o.get("strata") or ()),
+                         "years": o.get("years"), "rate_per": o.get("rate_per"),
+                         "exposure_year": o.get("exposure_year")})

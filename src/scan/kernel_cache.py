@@ -14,7 +14,8 @@ the source file's modification time and size, so an edited kernel reads as cold,
 Limits: an index that holds other argument types than the coming call (say, a new integer type
 of the neighbour lists, or writable arrays where the cache holds read-only ones: Numba compiles
 each apart) still reads as warm, and the run compiles without a notice; :func:`warm` covers the
-types the command line's paths produce.  A Numba that changes its private cache classes makes
+types the command line's paths produce (read-only and writable arrays, uint16 and uint32 counts).
+A Numba that changes its private cache classes makes
 the check answer "unknown", and no notice is given.
 """
 from __future__ import annotations
@@ -32,10 +33,10 @@ NOTICE = "scan: compiling kernels (first run only; later runs load them from the
 ENTRY_POINTS: dict[str, tuple[tuple[str, str], ...]] = {
     "spatial": (("scan.windows", "_fill_rows"),
                 ("scan._kernels", "best_window_per_centre"),
-                ("scan._kernels", "replicate_maxima_spatial")),
+                ("scan._kernels", "_replicate_maxima_blocks")),
     "spacetime": (("scan.windows", "_fill_rows"),
-                  ("scan._st_kernels", "best_cylinder_per_centre"),
-                  ("scan._st_kernels", "replicate_maxima_st")),
+                  ("scan._st_kernels", "observed_cylinders"),
+                  ("scan._st_kernels", "replicate_maxima_cyl")),
 }
 """The jitted functions each kind of analysis calls from Python, as (module, name)."""
 
@@ -67,16 +68,18 @@ def cold(kinds: Iterable[str] | str = KINDS) -> bool:
 
 # --- warming ----------------------------------------------------------------------------------
 
-def _spatial_csv(folder, n: int = 12) -> str:
+def _spatial_csv(folder, n: int = 12, scale: int = 1) -> str:
+    """A tiny study area; ``scale`` multiplies the counts (a total above 65,535 cases makes the
+    Monte Carlo count in uint32 instead of uint16: another compiled version)."""
     import numpy as np
 
     rng = np.random.default_rng(0)
-    path = f"{folder}/spatial.csv"
+    path = f"{folder}/spatial-{scale}.csv"
     with open(path, "w") as fh:
         fh.write("id,x,y,cases,population\n")
         for i in range(n):
             fh.write(f"L{i},{rng.uniform(0, 10):.3f},{rng.uniform(0, 10):.3f},"
-                     f"{rng.integers(0, 8)},{rng.integers(20, 60)}\n")
+                     f"{rng.integers(0, 8) * scale},{rng.integers(20, 60) * scale}\n")
     return path
 
 
@@ -102,15 +105,16 @@ def _warm_spatial(folder) -> None:
     from .io.csv import read_csv
     from .spatial import circular_scan
 
-    path = _spatial_csv(folder)
-    for model in ("poisson", "bernoulli"):
-        area = read_csv(path, model=model, crs=None)
-        # Numba compiles one version for read-only arrays (a study area as read: its arrays
-        # are frozen) and one for writable ones (an area derived from another, such as the
-        # exposure-adjusted rescan of `scan demo` and --adjust-for): warm both
-        for a in (area, replace(area, expected=area.expected.copy(),
-                                population=area.population.copy())):
-            circular_scan(a, model=model, direction="both", n_replications=9, rng=0)
+    # Numba compiles one version of a kernel per argument types: read-only arrays (a study area
+    # as read: its arrays are frozen) and writable ones (an area derived from another, such as
+    # the exposure-adjusted rescan of `scan demo` and --adjust-for); uint16 counts (at most
+    # 65,535 cases) and uint32 ones.  Warm each; Poisson and Bernoulli share them.
+    for scale in (1, 4_000):
+        for model in ("poisson", "bernoulli"):
+            area = read_csv(_spatial_csv(folder, scale=scale), model=model, crs=None)
+            for a in (area, replace(area, expected=area.expected.copy(),
+                                    population=area.population.copy())):
+                circular_scan(a, model=model, direction="both", n_replications=9, rng=0)
 
 
 def _warm_spacetime(folder) -> None:

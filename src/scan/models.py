@@ -57,10 +57,10 @@ class Model:
     # --- space-time ---------------------------------------------------------------------------
     def cell_expected(self, data) -> np.ndarray:
         """Expected counts by location x interval: population-based for Poisson, Kulldorff's
-        ``mu = C_z C_t / C`` for the space-time permutation model."""
+        ``mu = C_z C_t / C`` for the space-time permutation model (summed over covariate strata
+        when the data have them: :meth:`scan.data.SpaceTimeData.permutation_expected`)."""
         if self.name == "permutation":
-            c = data.cases.astype(np.float64)
-            return np.outer(c.sum(axis=1), c.sum(axis=0)) / c.sum()
+            return data.permutation_expected()
         if data.expected is None:
             raise ScanParameterError("model", "'permutation' for data without a population",
                                      self.name, "the Poisson model needs populations (a "

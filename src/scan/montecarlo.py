@@ -12,6 +12,7 @@ threads, Dask workers or block size, and the first R replications of a longer ru
 from __future__ import annotations
 
 import contextlib
+import functools
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -84,7 +85,15 @@ def row_scale(windows, scale=None) -> np.ndarray:
 
 @dataclass(frozen=True, eq=False)
 class SpaceTimeNullProblem:
-    """A space-time analysis's replications (cylinders); the contract of :class:`NullProblem`."""
+    """A space-time analysis's replications (cylinders); the contract of :class:`NullProblem`.
+
+    The time windows are ``[t1, t2)`` with ``t2 >= first_end`` and lengths from ``min_len`` to
+    ``max_len`` (or to ``max_len_end[t2]``, one maximum per end: the prospective analyses
+    adjusted for earlier ones).  ``direction`` is a kernel code (:data:`scan._kernels.HIGH`,
+    LOW, BOTH); ``strata`` (permutation null) the offsets of the cases of each covariate stratum
+    in ``case_loc``/``case_time`` (None: one stratum).  The kernel is
+    :func:`scan._st_kernels.replicate_maxima_cyl`.
+    """
 
     offsets: np.ndarray
     neighbors: np.ndarray
@@ -101,18 +110,93 @@ class SpaceTimeNullProblem:
     case_time: np.ndarray
     entropy: int
     scale: np.ndarray          # per window row: the LLR's multiplier in the test statistic
+    direction: int = 0
+    max_len_end: np.ndarray | None = None
+    strata: np.ndarray | None = None
+
+    @functools.cached_property
+    def _arrays(self) -> dict:
+        """The time-window list and the null's arrays at its points (built once)."""
+        from . import _st_kernels as SK
+
+        T = self.cum_expected.shape[1] - 1
+        tw = SK.TimeWindows(T, self.min_len, self.max_len, self.first_end, self.max_len_end)
+        P = tw.n_points
+        strata = (np.array([0, len(self.case_loc)], dtype=np.int64) if self.strata is None
+                  else np.ascontiguousarray(self.strata, dtype=np.int64))
+        a = dict(tw=tw, cum_e=np.ascontiguousarray(self.cum_expected[:, tw.points]),
+                 strata=strata, inside=False, prob=self.prob, alias=self.alias, p_in=1.0,
+                 cell_bin=np.zeros(1, dtype=np.int64), in_times=np.zeros(0, dtype=np.int64),
+                 in_strata=np.zeros(2, dtype=np.int64))
+        counted = tw.bin_of >= 0
+        if self.null_kind == SK.MULTINOMIAL:
+            cells = np.diff(self.cum_expected, axis=1)
+            cells_in = np.where(counted[None, :], np.maximum(cells, 0.0), 0.0)
+            p_in = float(cells_in.sum() / np.maximum(cells, 0.0).sum())
+            if p_in < 1.0:
+                loc, t = np.nonzero(cells_in > 0)
+                prob, alias = (alias_table(cells_in[loc, t]) if len(loc)
+                               else (np.ones(1), np.zeros(1, dtype=np.int64)))
+                a.update(inside=True, prob=prob, alias=alias, p_in=p_in,
+                         cell_bin=(loc * P + tw.bin_of[t]).astype(np.int64))
+        elif not counted[self.case_time].all():
+            keep = counted[self.case_time]
+            cum_keep = np.zeros(len(keep) + 1, dtype=np.int64)
+            np.cumsum(keep, out=cum_keep[1:])
+            in_strata = np.ascontiguousarray(cum_keep[strata])
+            a.update(inside=True, in_times=np.ascontiguousarray(self.case_time[keep]),
+                     in_strata=in_strata)
+        return a
 
     def run(self, start: int, stop: int) -> np.ndarray:
         from . import _st_kernels as SK
 
+        a = self._arrays
+        tw = a["tw"]
         states = replicate_states(self.entropy, start, stop)
         out = np.zeros(stop - start)
-        block = SK.block_size(self.cum_expected.shape[0], self.cum_expected.shape[1] - 1)
-        SK.replicate_maxima_st(self.offsets, self.neighbors, self.cum_expected, self.total_cases,
-                               self.min_len, self.max_len, self.first_end, self.min_cases,
-                               self.scale, states, self.null_kind, self.prob, self.alias, self.case_loc,
-                               self.case_time, block, out)
+        block = SK.block_size_points(self.cum_expected.shape[0], tw.n_points)
+        SK.replicate_maxima_cyl(self.offsets, self.neighbors, a["cum_e"], self.total_cases,
+                                tw.lo, tw.hi, self.direction, self.min_cases, self.scale,
+                                states, self.null_kind, a["inside"], a["prob"], a["alias"],
+                                a["p_in"], a["cell_bin"], self.case_loc, self.case_time,
+                                a["strata"], a["in_times"], a["in_strata"], tw.T, tw.bin_of,
+                                block, out)
         return out
+
+
+# --- early termination ----------------------------------------------------------------------
+
+EXCEED_RTOL = 1e-9
+"""A replicate statistic exceeds the observed one when it is above ``observed * (1 + 1e-9)``:
+SaTScan's stopping counter ignores ties (within a tolerance), unlike the p-value's count."""
+
+
+def default_threshold(n_replications: int) -> int:
+    """SaTScan's threshold for its default p-values: ``(R + 1) // 20`` (50 for R = 999)."""
+    return (n_replications + 1) // 20
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """SaTScan's sequential Monte Carlo rule (Besag & Clifford 1991): replications stop at the
+    first one, in replication order, at which ``threshold`` replicate statistics have exceeded
+    ``observed``.  The rule reads replications in order only, so where blocks of replications
+    ran (threads, Dask workers, any block size) cannot change where it stops."""
+
+    observed: float
+    threshold: int
+
+    def exceeds(self, maxima: np.ndarray) -> np.ndarray:
+        return maxima > self.observed + EXCEED_RTOL * abs(self.observed)
+
+    def cut(self, prefix: np.ndarray) -> int | None:
+        """Replications to keep when ``prefix`` (the first replications, in order) decides the
+        stop: the 1-based position of the ``threshold``-th exceedance; None to go on."""
+        hits = np.flatnonzero(self.exceeds(prefix))
+        if len(hits) < self.threshold:
+            return None
+        return int(hits[self.threshold - 1]) + 1
 
 
 # --- backends -----------------------------------------------------------------------------------
@@ -140,8 +224,13 @@ def numba_threads(n: int | None):
 
 
 def run_threads(problem, n_replications: int, *, progress: Progress | None = None,
-                chunk: int | None = None) -> np.ndarray:
-    """All replications on this machine's cores (Numba threads), in chunks for progress."""
+                chunk: int | None = None, stop: "EarlyStop | None" = None) -> np.ndarray:
+    """All replications on this machine's cores (Numba threads), in chunks for progress.
+
+    With ``stop``, the chunks end at the replication that reaches its threshold: whatever the
+    chunk size and thread count, the maxima returned are the first ``k`` in replication order
+    (:meth:`EarlyStop.cut`); replications a chunk ran past ``k`` are discarded.
+    """
     import numba
 
     if chunk is None:
@@ -149,19 +238,24 @@ def run_threads(problem, n_replications: int, *, progress: Progress | None = Non
     out = np.empty(n_replications)
     done = 0
     while done < n_replications:
-        stop = min(n_replications, done + chunk)
-        out[done:stop] = problem.run(done, stop)
-        done = stop
+        end = min(n_replications, done + chunk)
+        out[done:end] = problem.run(done, end)
+        done = end
+        k = stop.cut(out[:done]) if stop is not None else None
+        if k is not None:
+            if progress is not None:
+                progress(k, n_replications)
+            return out[:k].copy()
         if progress is not None:
             progress(done, n_replications)
     return out
 
 
 def run_dask(problem, n_replications: int, *, progress: Progress | None = None,
-             **options) -> np.ndarray:
+             stop: "EarlyStop | None" = None, **options) -> np.ndarray:
     from .distributed import run_dask as _run
 
-    return _run(problem, n_replications, progress=progress, **options)
+    return _run(problem, n_replications, progress=progress, stop=stop, **options)
 
 
 BACKENDS: dict[str, Callable[..., np.ndarray]] = {"threads": run_threads, "dask": run_dask}
@@ -171,13 +265,16 @@ BACKENDS: dict[str, Callable[..., np.ndarray]] = {"threads": run_threads, "dask"
 def replicate_maxima(problem, n_replications: int, *, backend: Backend = "threads",
                      progress: Progress | None = None, threads: int | None = None,
                      chunk: int | None = None, scheduler: str | None = None, n_workers: int = 2,
-                     block_size: int | None = None, client=None) -> np.ndarray:
+                     block_size: int | None = None, client=None,
+                     stop: EarlyStop | None = None) -> np.ndarray:
     """Maxima of replications ``[0, n_replications)`` of ``problem`` on ``backend``.
 
     ``threads`` is the Numba thread count: of this process for "threads", of each worker's task
     for "dask" (its ``threads_per_worker``).  ``chunk``: replications between progress calls
     (threads).  ``scheduler``, ``n_workers``, ``block_size``, ``client``: the Dask options of
-    :func:`scan.distributed.run_dask`.
+    :func:`scan.distributed.run_dask`.  ``stop``: an :class:`EarlyStop` rule; the maxima are
+    then those of replications ``[0, k)`` with ``k`` where the rule stops (``n_replications``
+    if it never does), the same on every backend.
     """
     from .errors import check_choice
 
@@ -186,7 +283,8 @@ def replicate_maxima(problem, n_replications: int, *, backend: Backend = "thread
         return np.empty(0)
     if backend == "threads":
         with numba_threads(threads):
-            return run_threads(problem, n_replications, progress=progress, chunk=chunk)
+            return run_threads(problem, n_replications, progress=progress, chunk=chunk,
+                               stop=stop)
     return run_dask(problem, n_replications, progress=progress, threads_per_worker=threads,
                     scheduler=scheduler, n_workers=n_workers, block_size=block_size,
-                    client=client)
+                    client=client, stop=stop)

@@ -188,6 +188,19 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        low=1.0, optional=True, metavar="N"),
     _p("min_temporal_length", "int", 1, "shortest time window in intervals", low=1,
        high=1_000_000, metavar="N"),
+    _p("prospective_start", "str", None,
+       "prospective: the date of the first analysis of the surveillance (SaTScan's "
+       "ProspectiveStartDate), with --adjust-earlier-analyses", optional=True, metavar="DATE",
+       fix="give a date such as 2001/11/20"),
+    _p("adjust_earlier_analyses", "bool", False,
+       "prospective: p-values and recurrence intervals adjusted for every analysis since "
+       "--prospective-start (SaTScan's AdjustForEarlierAnalyses; needs --max-radius)"),
+    _p("secondary_time", "choice", "satscan",
+       "retrospective space-time and purely temporal: secondary clusters as SaTScan >= 10.2 "
+       "(satscan: extra cylinders before and after each centre's best one; a cluster sharing "
+       "locations with a more likely one is kept when they do not overlap in time), the same "
+       "without its two quirks (corrected), or as before 10.2 (ignore: overlap by location only)",
+       choices=("satscan", "corrected", "ignore")),
     _p("n_earlier_analyses", "int", 0,
        "prospective: earlier analyses in the surveillance, for the recurrence interval",
        flag="--earlier-analyses", low=0, high=1_000_000, metavar="N"),
@@ -216,6 +229,42 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "the centres (memory per worker ~1/workers: national data such as England's LSOAs at "
        "a 50%% window), with the same results", choices=("replications", "centres"),
        fix="'centres' needs backend='dask' (CLI --backend dask)"),
+    _p("early_termination", "bool", False,
+       "SaTScan's sequential Monte Carlo: stop the replications once the threshold number of "
+       "replicate statistics exceed the most likely cluster's; its p-value is then "
+       "threshold / replications run (default: off, every replication runs)"),
+    _p("early_termination_threshold", "int", None,
+       "replicate statistics above the observed one that stop the replications (default: "
+       "(R + 1) // 20, SaTScan's rule: 50 for 999 replications)", low=1,
+       high=MAX_REPLICATIONS, optional=True, metavar="N"),
+    # --- secondary clusters and their reporting -------------------------------------------------
+    _p("secondary", "choice", "no-overlap",
+       "which clusters are reported after the most likely one (SaTScan's criteria for "
+       "secondary clusters)", flag="--secondary-criterion",
+       choices=("no-overlap", "no-centres-in-others", "no-centres-in-more-likely",
+                "no-centres-in-less-likely", "no-pairs-of-centres", "none")),
+    _p("drop_p_one", "bool", False,
+       "SaTScan's reporting rule: leave out secondary clusters with p = 1 (every replicate "
+       "statistic reaches theirs) or a test statistic below 0.001 (default: report every "
+       "cluster the criterion keeps)"),
+    _p("gini", "bool", False,
+       "also report SaTScan's Gini-optimised collection of non-overlapping clusters (purely "
+       "spatial scans)"),
+    _p("gini_collections", "choice", "optimal",
+       "with --gini: the collection with the largest Gini coefficient, or every maximum "
+       "size's collection", choices=("optimal", "all")),
+    _p("gini_cutoff", "float", 0.05,
+       "with --gini: clusters with p below this count in the Gini coefficient", low=0.0,
+       high=1.0, low_open=True, metavar="P"),
+    _p("iterative", "bool", False,
+       "iterative scan: remove the most likely cluster's data and scan again, reporting one "
+       "cluster per iteration"),
+    _p("iterative_max", "int", 10,
+       "with --iterative: most iterations, the first included", low=1, high=32_000,
+       metavar="N"),
+    _p("iterative_cutoff", "float", 0.05,
+       "with --iterative: stop after an iteration whose cluster has p above this", low=0.0,
+       high=1.0, metavar="P"),
     # --- input ----------------------------------------------------------------------------------
     _p("coordinates", "choice", "cartesian",
        "cartesian: Euclidean on x, y; latlong: x is longitude, y latitude, great-circle "
@@ -224,6 +273,25 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "interval unit (default: the precision of the times; SaTScan files: day)",
        choices=("day", "week", "month", "year"), optional=True),
     _p("aggregation_length", "int", 1, "units per interval", low=1, high=10_000, metavar="N"),
+    # --- long-form input and the inquiry (scan inquiry; strata/years also spatial, spacetime) --
+    _p("strata", "list", (), "stratum columns of the long-form cases, comma-separated, e.g. "
+       "sex,age: expected counts are then standardised for them (default: none)",
+       metavar="COLUMNS"),
+    _p("years", "float", None, "years the cases cover, with --reference-rates (expected = "
+       "population x rate x years); omit when the cases have a year column", low=0.0,
+       low_open=True, optional=True, metavar="N"),
+    _p("rate_per", "float", 1.0, "person-years the reference rates are per (100000 for rates "
+       "per 100,000)", low=0.0, low_open=True, metavar="N"),
+    _p("condition", "str", "cases", "what was counted, as a plural noun, for the question "
+       "and the verdict (e.g. \"cancer registrations\")", metavar="TEXT"),
+    _p("radius", "float", None, "with --near: every area within this distance of the point, "
+       "in the coordinates' units (metres for British National Grid)", low=0.0, low_open=True,
+       optional=True, metavar="M"),
+    _p("alpha", "float", 0.05, "significance level of the verdict", low=0.0, high=0.5,
+       low_open=True, metavar="A"),
+    _p("suppress_below", "int", None, "small-number disclosure control: in the public outputs "
+       "(report, inquiry-public.json) counts from 1 to K-1 are shown as <K", low=2,
+       high=1000, optional=True, metavar="K"),
 ]}
 
 

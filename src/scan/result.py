@@ -27,6 +27,28 @@ def monte_carlo_p_value(llr: float, null_distribution: np.ndarray) -> float:
     return (1 + hits) / (R + 1)
 
 
+def sequential_p_value(statistic: float, null_distribution: np.ndarray, *, requested: int,
+                       threshold: int | None, most_likely: bool) -> float:
+    """The p-value SaTScan reports, early termination included.
+
+    When the replications stopped early (``len(null_distribution) = k < requested``, which only
+    early termination with ``threshold`` does), the most likely cluster gets ``threshold / k``
+    (Besag and Clifford's sequential p-value) and any other cluster ``hits / k``, hits being the
+    replicate statistics that reach its own (SaTScan's ``(rank - 1) / k``).  Otherwise it is
+    :func:`monte_carlo_p_value`, ``(1 + hits) / (R + 1)``.  In an iterative scan every cluster
+    is the most likely one of its iteration.
+    """
+    k = len(null_distribution)
+    if threshold is None or k == 0 or k >= requested:
+        return monte_carlo_p_value(statistic, null_distribution)
+    if statistic <= 0:
+        return 1.0
+    if most_likely:
+        return threshold / k
+    hits = int(np.count_nonzero(null_distribution >= statistic * (1.0 - P_VALUE_RTOL)))
+    return hits / k
+
+
 def gumbel_p_value(llr: float, null_distribution: np.ndarray) -> float:
     """P-value from a Gumbel distribution fitted to the replicate maxima by moments.
 
@@ -129,6 +151,120 @@ def relative_risk(c: float, e: float, C: float) -> float:
 
 
 @dataclass(frozen=True)
+class EarlyTermination:
+    """What SaTScan's sequential Monte Carlo did: ``threshold`` exceedances stop the
+    replications; ``requested`` were asked for, ``run`` ran (``run < requested``: stopped)."""
+
+    threshold: int
+    requested: int
+    run: int
+
+    @property
+    def stopped(self) -> bool:
+        return self.run < self.requested
+
+    def to_dict(self) -> dict:
+        return {"threshold": self.threshold, "replications_requested": self.requested,
+                "replications_run": self.run, "stopped": self.stopped}
+
+    def line(self) -> str:
+        if self.stopped:
+            return (f"stopped after {self.run:,} of {self.requested:,} replications "
+                    f"({self.threshold} replicate statistics above the observed); p of the "
+                    f"most likely cluster = "
+                    f"{self.threshold}/{self.run:,}, of the others = replicate statistics reaching "
+                    f"theirs / {self.run:,}")
+        return (f"all {self.requested:,} replications ran (fewer than {self.threshold} replicate "
+                "statistics above the observed)")
+
+
+@dataclass(frozen=True, eq=False)
+class Iteration:
+    """One iteration of an iterative scan: its data (``total_cases`` and ``n_locations`` still
+    holding data), its most likely cluster's statistic and p-value, and its own replications."""
+
+    iteration: int
+    statistic: float
+    p_value: float
+    null_distribution: np.ndarray
+    total_cases: float
+    n_locations: int
+    early_termination: EarlyTermination | None = None
+
+    def to_dict(self) -> dict:
+        d = {"iteration": self.iteration, "total_cases": self.total_cases,
+             "n_locations": self.n_locations, "statistic": self.statistic,
+             "p_value": self.p_value, "n_replications": len(self.null_distribution),
+             "null_distribution": [float(v) for v in self.null_distribution]}
+        if self.early_termination is not None:
+            d["early_termination"] = self.early_termination.to_dict()
+        return d
+
+
+@dataclass(frozen=True, eq=False)
+class GiniCollection:
+    """The non-overlapping clusters found with windows up to ``percent`` % of the population at
+    risk, and the Gini coefficient of those with p < the cutoff (``counted``)."""
+
+    percent: float
+    coefficient: float
+    clusters: tuple[Cluster, ...]
+    counted: tuple[bool, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class GiniResult:
+    """SaTScan's Gini-optimised clusters (purely spatial scans).
+
+    collections : one per maximum size (``percent`` of the population at risk), smallest first.
+    reporting : "optimal" (the collection with the largest coefficient) or "all".
+    chosen : the percents whose collections are reported.  optimal : the percent with the
+    largest positive coefficient (None when every coefficient is 0).  p_value_cutoff : clusters
+    with p below it count in the coefficients.  clusters : the reported clusters (the chosen
+    collections, a cluster found in several only once, most likely first); gini_cluster : for
+    each, whether its p is below the cutoff (SaTScan's "Gini cluster").
+    """
+
+    collections: tuple[GiniCollection, ...]
+    reporting: str
+    chosen: tuple[float, ...]
+    optimal: float | None
+    p_value_cutoff: float
+    clusters: tuple[Cluster, ...]
+    gini_cluster: tuple[bool, ...]
+
+    def to_dict(self) -> dict:
+        return {
+            "reporting": self.reporting, "p_value_cutoff": self.p_value_cutoff,
+            "optimal_percent": self.optimal, "chosen_percents": list(self.chosen),
+            "coefficients": [{"percent": c.percent, "coefficient": c.coefficient,
+                              "n_clusters": len(c.clusters), "n_counted": int(sum(c.counted))}
+                             for c in self.collections],
+            "clusters": [{**c.to_dict(), "gini_cluster": flag}
+                         for c, flag in zip(self.clusters, self.gini_cluster)],
+        }
+
+    def lines(self) -> tuple[str, ...]:
+        out = [f"{c.percent:g}%: {c.coefficient:.4f} ({int(sum(c.counted))} of "
+               f"{len(c.clusters)} clusters with p < {self.p_value_cutoff:g})"
+               for c in self.collections]
+        if self.optimal is not None:
+            out.append(f"optimal Gini coefficient at {self.optimal:g}% of the population at risk")
+        else:
+            out.append(f"no cluster with p < {self.p_value_cutoff:g}: every coefficient is 0")
+        which = ("the optimal collection" if self.reporting == "optimal"
+                 else "the collections")
+        shown = [c for c, flag in zip(self.clusters, self.gini_cluster) if flag]
+        out.append(f"Gini clusters (p < {self.p_value_cutoff:g}) of {which}: {len(shown)}")
+        out += [f"  centre {c.center}, {c.n_locations} locations, LLR {c.llr:.6f}, "
+                f"p = {c.p_value:.4g}" for c in shown]
+        rest = len(self.clusters) - len(shown)
+        if rest:
+            out.append(f"{rest} more cluster(s) of {which} in result.json (gini.clusters)")
+        return tuple(out)
+
+
+@dataclass(frozen=True)
 class Section:
     """A part of a result contributed by a later step (exposure context, an adjusted rescan...).
 
@@ -172,7 +308,16 @@ class ScanResult:
         Seconds spent building windows, scanning the data and replicating (not written to
         files, so that the same run always writes the same bytes).
     sections : tuple of Section
-        Context added by later steps (exposure, adjusted rescans), in order.
+        Context added by later steps (exposure, adjusted rescans), in order; the inference
+        options below add theirs ("early_termination", "iterations", "gini" in result.json).
+    early_termination : EarlyTermination or None
+        With early termination: the threshold and the replications requested and run.
+    iterations : tuple of Iteration
+        Iterative scans: one per iteration (its statistic, p-value and replications); the
+        clusters are then the iterations' most likely clusters, ``Cluster.iteration`` saying
+        which.
+    gini : GiniResult or None
+        With ``gini=True``: the Gini coefficients and Gini-optimised clusters.
     """
 
     statistic: float
@@ -186,6 +331,9 @@ class ScanResult:
     analysis: str = "purely spatial"
     timings: dict = field(default_factory=dict)
     sections: tuple[Section, ...] = ()
+    early_termination: EarlyTermination | None = None
+    iterations: tuple[Iteration, ...] = ()
+    gini: GiniResult | None = None
 
     @property
     def most_likely(self) -> Cluster | None:
@@ -282,6 +430,21 @@ class ScanResult:
         from .report.summary import summary_text
 
         return summary_text(self, max_clusters=max_clusters, alpha=alpha)
+
+    def to_geodataframe(self, what: str = "clusters", *, polygons=None):
+        """A GeoDataFrame in the data's CRS (needs GeoPandas: ``pip install scan[geo]``):
+        ``what="clusters"`` (circles or ellipses holding every member), ``"areas"`` (unions of
+        the members' ``polygons``) or ``"locations"`` (:func:`scan.geo.to_geodataframe`)."""
+        from .geo import to_geodataframe
+
+        return to_geodataframe(self, what, polygons=polygons)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the clusters as a table and a small inline map
+        (:func:`scan.geo.html_repr`)."""
+        from .geo import html_repr
+
+        return html_repr(self)
 
     def write(self, out, *, formats=None, **context):
         """Write the outputs to the folder ``out`` (:func:`scan.write_result`)."""

@@ -13,13 +13,14 @@ from .data import StudyArea
 from .errors import ScanParameterError
 from .montecarlo import Backend, Progress, normalise_seed, null_problem
 from .params import check_all
-from .pipeline import Candidates, run
+from .pipeline import Candidates, Inference, check_inference, run
 from .result import ScanResult
 from .windows import Windows, build_windows
 
 Model = Literal["poisson", "bernoulli"]
 Direction = Literal["high", "low", "both"]
-Criterion = Literal["no-overlap"]
+Criterion = Literal["no-overlap", "no-centres-in-others", "no-centres-in-more-likely",
+                    "no-centres-in-less-likely", "no-pairs-of-centres", "none"]
 DaskMode = Literal["replications", "centres"]
 
 
@@ -93,7 +94,11 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
                   backend: Backend = "threads", threads: int | None = None,
                   scheduler: str | None = None, n_workers: int = 2,
                   block_size: int | None = None, client=None, progress: Progress | None = None,
-                  secondary: Criterion = "no-overlap",
+                  secondary: Criterion = "no-overlap", drop_p_one: bool = False,
+                  gini: bool = False, gini_collections: Literal["optimal", "all"] = "optimal",
+                  gini_cutoff: float = 0.05, iterative: bool = False, iterative_max: int = 10,
+                  iterative_cutoff: float = 0.05, early_termination: bool = False,
+                  early_termination_threshold: int | None = None,
                   windows: Windows | None = None,
                   dask_mode: DaskMode = "replications") -> ScanResult:
     """Purely spatial circular scan with Monte Carlo inference.
@@ -127,15 +132,32 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
         Dask options (see :func:`scan.distributed.run_dask`).
     progress : callable, optional
         ``progress(done, total)``, called as replications finish.
-    secondary : {"no-overlap"}
-        Which secondary clusters to report (SaTScan's default: no geographical overlap).
+    secondary : str
+        Which secondary clusters to report, SaTScan's criteria: "no-overlap" (default: no
+        location shared with a more likely cluster), "no-centres-in-others",
+        "no-centres-in-more-likely", "no-centres-in-less-likely", "no-pairs-of-centres",
+        "none" (:mod:`scan.secondary`).
+    drop_p_one : bool
+        SaTScan's reporting rule: leave out secondary clusters with p = 1 or a test statistic
+        below 0.001 (default False: every cluster the criterion keeps is reported).
+    gini, gini_collections, gini_cutoff
+        Also report SaTScan's Gini-optimised collection ("optimal", or "all" of them) of
+        non-overlapping clusters, counting clusters with p < ``gini_cutoff`` (``result.gini``).
+    iterative, iterative_max, iterative_cutoff
+        Iterative scan: report the most likely cluster, remove its data and scan again, up to
+        ``iterative_max`` iterations or until a cluster's p exceeds ``iterative_cutoff``.
+    early_termination, early_termination_threshold
+        SaTScan's sequential Monte Carlo: stop when the threshold (default (R + 1) // 20)
+        number of replicate statistics exceed the most likely cluster's; its p-value is then
+        threshold / replications run.
     windows : Windows, optional
         Pre-built windows (:func:`scan.windows.build_windows`) to reuse across scans.
     dask_mode : {"replications", "centres"}
         With ``backend="dask"``: "replications" (default) sends every worker all the windows
         and splits the replications; "centres" has each worker build and keep only the windows
         of its share of the centres (memory per worker about 1/workers, for national data),
-        with bit-identical results (:func:`scan.distributed.centre_partitioned_scan`).
+        with bit-identical results (:func:`scan.distributed.centre_partitioned_scan`; not with
+        ``gini`` or ``iterative``, which rebuild windows on the driver).
 
     Returns
     -------
@@ -158,13 +180,29 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
                        max_population_fraction=max_population_fraction, max_radius=max_radius,
                        min_cases=min_cases, n_replications=n_replications, backend=backend,
                        threads=threads, scheduler=scheduler, n_workers=n_workers,
-                       block_size=block_size, dask_mode=dask_mode),
+                       block_size=block_size, secondary=secondary, drop_p_one=drop_p_one,
+                       gini=gini, gini_collections=gini_collections, gini_cutoff=gini_cutoff,
+                       iterative=iterative, iterative_max=iterative_max,
+                       iterative_cutoff=iterative_cutoff, early_termination=early_termination,
+                       early_termination_threshold=early_termination_threshold,
+                       dask_mode=dask_mode),
                   choices={"model": models.models_for("spatial")})
-    if dask_mode == "centres" and (backend != "dask" or windows is not None):
-        raise ScanParameterError("dask_mode", "'replications' unless backend='dask' and the "
-                                 "windows are left to the workers", dask_mode,
-                                 "pass backend='dask' (CLI --backend dask) and no windows",
-                                 flag="--dask-mode")
+    if dask_mode == "centres" and (backend != "dask" or windows is not None or gini
+                                   or iterative):
+        raise ScanParameterError("dask_mode", "'replications' unless backend='dask', the "
+                                 "windows are left to the workers and neither gini nor "
+                                 "iterative is asked for", dask_mode,
+                                 "pass backend='dask' (CLI --backend dask) and no windows; the "
+                                 "Gini collections and the iterative scan need every window in "
+                                 "one process", flag="--dask-mode")
+    inference = Inference(**{k: p[k] for k in Inference.KEYWORDS})
+    check_inference(inference, analysis="spatial", model=model,
+                    n_replications=p["n_replications"],
+                    max_population_fraction=p["max_population_fraction"])
+    if windows is not None and iterative:
+        raise ScanParameterError("windows", "None with iterative=True", "a Windows",
+                                 "the iterative scan builds the windows again on the data "
+                                 "left at each iteration")
     analysis = SpatialAnalysis(data=area, model=models.get(model, "spatial"),
                                direction=direction, min_cases=p["min_cases"])
     seed = normalise_seed(rng)
@@ -172,7 +210,7 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
         from .distributed import centre_partitioned_scan
 
         return centre_partitioned_scan(
-            analysis, n_replications=p["n_replications"], seed=seed, secondary=secondary,
+            analysis, n_replications=p["n_replications"], seed=seed, inference=inference,
             parameters={"analysis": analysis.name, "model": model, "direction": direction,
                         "max_population_fraction": p["max_population_fraction"],
                         "max_radius": p["max_radius"], "n_replications": p["n_replications"],
@@ -181,11 +219,14 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
             threads=threads, progress=progress, client=client, scheduler=scheduler,
             n_workers=p["n_workers"], block_size=block_size)
     t0 = time.perf_counter()
+
+    def make_windows(a: SpatialAnalysis) -> Windows:
+        return build_windows(a.data.coords, a.weights()[0], coordinates=a.data.coordinates,
+                             max_population_fraction=p["max_population_fraction"],
+                             max_radius=p["max_radius"])
+
     if windows is None:
-        weights, _, _ = analysis.weights()
-        windows = build_windows(area.coords, weights, coordinates=area.coordinates,
-                                max_population_fraction=p["max_population_fraction"],
-                                max_radius=p["max_radius"])
+        windows = make_windows(analysis)
     timings = {"windows_s": time.perf_counter() - t0}
     parameters = {
         "analysis": analysis.name, "model": model, "direction": direction,
@@ -193,7 +234,7 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
         "n_replications": p["n_replications"], "min_cases": p["min_cases"],
     }
     return run(analysis, windows, n_replications=p["n_replications"], seed=seed,
-               parameters=parameters, secondary=secondary, backend=backend, threads=threads,
-               progress=progress, timings=timings,
+               parameters=parameters, backend=backend, threads=threads,
+               progress=progress, timings=timings, inference=inference, rebuild=make_windows,
                dask_options=dict(scheduler=scheduler, n_workers=p["n_workers"],
                                  block_size=block_size, client=client))

@@ -30,7 +30,7 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import batch, demo, spacetime, spatial
+    from . import batch, demo, inquiry, spacetime, spatial
 
     parser = ScanArgumentParser(
         prog="scan", description="Kulldorff scan statistics for disease clusters, with the air "
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="log progress details (and where an internal error happened)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
                                 parser_class=ScanArgumentParser)
-    for module in (spatial, spacetime, batch, demo):
+    for module in (spatial, spacetime, inquiry, batch, demo):
         module.add_parser(sub)
     return parser
 

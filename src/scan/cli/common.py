@@ -8,7 +8,7 @@ import traceback
 from contextlib import contextmanager
 
 from ..errors import ScanInputError, ScanParameterError, ScanRunError
-from ..params import add_option
+from ..params import PARAMS, add_option
 
 log = logging.getLogger("scan")
 
@@ -43,9 +43,10 @@ def add_exposure_options(p) -> None:
                    help="pollutant grid (LAEI CSV, ESRI .asc, NetCDF written by scan) or "
                         "per-location CSV id,<pollutant>,...; repeatable")
     g.add_argument("--boundaries", default=None, metavar="FILE",
-                   help="polygons of the locations (CSV id,geometry as WKT in EPSG:27700, or "
-                        "GeoJSON in WGS84 with an 'id' property): grid exposure becomes the mean "
-                        "over each polygon (default: the value at each point)")
+                   help="polygons of the locations: GeoPackage, shapefile, GeoJSON, FlatGeobuf "
+                        "(any CRS, read from the file) or CSV id,geometry (WKT, EPSG:27700): "
+                        "the GeoJSON and map show them, and grid exposure becomes the mean over "
+                        "each polygon (default: the value at each point)")
     g.add_argument("--exposure-year", type=int, default=None, metavar="YEAR",
                    help="LAEI year to take from a per-area summary table holding several years")
     g.add_argument("--adjust-for", action="append", default=None, metavar="POLLUTANT",
@@ -53,13 +54,39 @@ def add_exposure_options(p) -> None:
                         "(log-linear Poisson regression) and report both")
 
 
+def comma_list(text: str) -> tuple[str, ...]:
+    """``sex,age`` -> ``("sex", "age")``."""
+    items = tuple(t.strip() for t in text.split(",") if t.strip())
+    if not items:
+        raise argparse.ArgumentTypeError("expected column names separated by commas, e.g. sex,age")
+    return items
+
+
+def add_long_form_options(p, *, title: str = "long-form input (one row per area x stratum)",
+                          strata_help: str | None = None):
+    """--locations, --strata, --reference-rates, --years, --rate-per: the long-form cases of
+    :func:`scan.io.long.read_long_csv` (DATA.csv is then id,<strata>,cases,population[,year])."""
+    g = p.add_argument_group(title)
+    g.add_argument("--locations", default=None, metavar="FILE",
+                   help="locations CSV id,x,y[,name]: the cases CSV is then the long form "
+                        "id,<strata columns>,cases,population[,year]")
+    g.add_argument("--strata", type=comma_list, default=PARAMS["strata"].default,
+                   metavar="COLUMNS", help=strata_help or PARAMS["strata"].help)
+    g.add_argument("--reference-rates", default=None, metavar="FILE",
+                   help="CSV of the stratum columns and rate (cases per person-year, e.g. "
+                        "England's by sex and age): expected = population x rate x --years, "
+                        "not rescaled for the SIR (default: the study area's own rates)")
+    add_options(g, ("years", "rate_per"))
+
+
 def add_output_options(p) -> None:
     p.add_argument("--out", required=True, metavar="DIR",
                    help="output folder: a new or empty folder, or one scan wrote before (it is "
                         "then replaced atomically); scan never deletes files it did not write")
     p.add_argument("--formats", default=None, metavar="LIST",
-                   help="comma-separated outputs besides result.json: csv, geojson, summary, "
-                        "map (default: all of them)")
+                   help="comma-separated outputs besides result.json: csv, geojson, gpkg "
+                        "(GeoPackage), shp (shapefiles), kml (Google Earth), summary, map "
+                        "(default: csv,geojson,gpkg,summary,map)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar and no summary (a one-line notice on stderr still says "
                         "when kernels are compiling, on the first run only)")
@@ -88,53 +115,41 @@ def job_options(args, keys) -> dict:
     return options
 
 
-def say(message: str, bar=None) -> None:
-    """One line on stderr, above the progress bar when one is shown."""
-    if bar is not None:
-        bar.write(message, file=sys.stderr)
-    else:
-        print(message, file=sys.stderr, flush=True)
-
-
-class Progress:
-    """What a sub-command hands to :func:`scan.jobs.run_job`: ``update`` (the progress callback,
-    None without a bar) and ``notice`` (one line on stderr, shown even with --quiet: it explains
-    a pause, such as kernels compiling on the first run)."""
-
-    def __init__(self, bar=None):
-        self.bar = bar
-        self.update = None
-        if bar is not None:
-            def update(done, _total):
-                bar.update(done - bar.n)
-
-            self.update = update
-
-    def notice(self, message: str) -> None:
-        say(message, self.bar)
-
-
 @contextmanager
 def progress_bar(total: int, enabled: bool, desc: str = "Monte Carlo"):
-    """A :class:`Progress` with a tqdm bar on stderr, or without one (quiet, or no
-    replications).  The terminal bar (``tqdm.std``): the command line runs in a terminal or a
-    subprocess, never in a notebook kernel, and skipping ``tqdm.auto`` saves its imports."""
+    """A tqdm bar on stderr, or nothing.  The terminal bar (``tqdm.std``): the command line runs
+    in a terminal or a subprocess, never in a notebook kernel, and ``tqdm.auto`` costs imports."""
     if not enabled or total <= 0:
-        yield Progress()
+        yield None
         return
     from tqdm.std import tqdm
 
     with tqdm(total=total, desc=desc, unit="rep", file=sys.stderr, leave=False) as bar:
-        yield Progress(bar)
+        def update(done, _total):
+            bar.update(done - bar.n)
+
+        # an analysis may describe its work before it starts (the space-time estimate)
+        update.describe = lambda text: tqdm.write(text, file=sys.stderr)
+        yield update
 
 
-def compile_notice(kinds, progress: Progress | None = None) -> None:
+def say(message: str, progress=None) -> None:
+    """One line on stderr, written above the progress bar when one is shown (``progress`` as
+    :func:`progress_bar` yields it)."""
+    if progress is not None and callable(getattr(progress, "describe", None)):
+        progress.describe(message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+def compile_notice(kinds, progress=None) -> None:
     """Say on stderr, in one line, that kernels are about to compile (Numba's cache is cold for
-    these kinds of analysis); nothing when they are cached."""
+    these kinds of analysis); nothing when they are cached.  Shown even with --quiet: it
+    explains a pause."""
     from ..kernel_cache import NOTICE, cold
 
     if cold(kinds):
-        (progress.notice if progress is not None else say)(NOTICE)
+        say(NOTICE, progress)
 
 
 def run_command(args) -> int:
@@ -173,3 +188,15 @@ def finish(result, args) -> None:
     if not args.quiet:
         print(result.summary())
         print(f"\noutputs in {args.out}/")
+
+
+def run_job_command(command: str, args) -> int:
+    """``scan spatial`` / ``scan spacetime``: the options as a job, run with a progress bar."""
+    from ..jobs import Job, run_job
+
+    job = Job(command, job_options(args, Job(command).allowed()))
+    with progress_bar(args.n_replications, not args.quiet) as progress:
+        result = run_job(job, args.out, progress=progress,
+                         notice=lambda message: say(message, progress))
+    finish(result, args)
+    return 0

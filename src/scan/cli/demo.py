@@ -10,7 +10,9 @@ def add_parser(sub):
     p = sub.add_parser("demo", help="run the demo on the embedded synthetic borough",
                        description="Age-and-sex-adjusted Poisson scan of ten years of synthetic "
                        "cancer registrations in a borough shaped like Barking and Dagenham, "
-                       "with NO2, PM10 and PM2.5 context from LAEI-like grids and a map.")
+                       "with NO2, PM10 and PM2.5 context from LAEI-like grids and a map, then "
+                       "two Stage 2a inquiries (one area inside the planted excess, one "
+                       "ordinary area) and the data as long-form files to try the commands on.")
     p.add_argument("--out", default="demo-output", metavar="DIR",
                    help="output folder (default: %(default)s)")
     add_options(p, ("n_replications", "threads"))
@@ -36,10 +38,31 @@ def run(args) -> int:
     with progress_bar(args.n_replications, not args.quiet) as progress:
         compile_notice("spatial", progress)
         result = run_demo(args.out, n_replications=args.n_replications, rng=args.rng,
-                          threads=args.threads, progress=progress.update)
+                          threads=args.threads, progress=progress)
     finish(result, args)
     if not args.quiet:
         planted = borough.planted["cancer"]
         print(f"(The synthetic data plant a relative risk of {planted.relative_risk} in "
               f"{', '.join(planted.ids)}.)")
+        _print_inquiries(args.out)
     return 0
+
+
+def _print_inquiries(out) -> None:
+    """The demo's two Stage 2a inquiries, as their headlines."""
+    import json
+    from pathlib import Path
+
+    from ..demo import INQUIRY_AREA, QUIET_AREA
+
+    print("\nStage 2a inquiries (scan inquiry): a resident reports too many cancers in one area.")
+    for ident in (INQUIRY_AREA, QUIET_AREA):
+        folder = Path(out) / f"inquiry-{ident}"
+        d = json.loads((folder / "inquiry.json").read_text(encoding="utf-8"))
+        print(f"  {d['question']}\n    {d['verdict']['headline']}")
+        report = folder / "report.html"
+        print(f"    ({folder}/" + ("report.html" if report.exists() else "inquiry.json") + ")")
+    print(f"  Try it on the long-form files in {out}/data/:\n"
+          f"    scan inquiry {out}/data/cancer-by-stratum.csv --locations "
+          f"{out}/data/locations.csv --strata sex,age --area {INQUIRY_AREA} "
+          "--condition \"cancer registrations\" --out my-inquiry")

@@ -9,6 +9,13 @@ fitted by iteratively reweighted least squares.  The adjusted expected counts
 ``e_i exp(a + b x_i)`` sum to the total cases (the intercept sees to that), and the scan is run
 again on them with the same settings and seed.  A cluster explained by exposure disappears; one
 unrelated to it survives.
+
+Every location needs an exposure value.  A location without one (NaN: outside the grid, on a
+cell without a value, or -9999 / a negative number in a table) is not left out silently: the
+adjusted scan is refused with a :class:`ScanInputError` naming how many locations and which
+ids, because dropping them would change the study area the adjusted scan is compared with, and
+keeping them unadjusted would mix two models.  The fix is a grid that covers the study area, a
+complete table, or a study area without those locations.
 """
 from __future__ import annotations
 
@@ -21,6 +28,7 @@ from ..errors import ScanInputError, ScanParameterError
 
 MAX_ITERATIONS = 100
 TOLERANCE = 1e-12
+IDS_SHOWN = 5  # location ids named in a message about missing values
 
 
 @dataclass(frozen=True)
@@ -44,15 +52,38 @@ class ExposureFit:
                 "iterations": self.iterations}
 
 
-def fit_exposure(cases, expected, exposure, pollutant: str = "exposure") -> ExposureFit:
-    """Poisson regression of ``cases`` on ``exposure`` with offset log(``expected``) (IRLS)."""
+def _missing_message(pollutant: str, missing: np.ndarray, ids) -> str:
+    where = np.flatnonzero(missing)
+    if ids is not None:
+        names = [repr(str(ids[k])) for k in where[:IDS_SHOWN]]
+        label = "ids"
+    else:
+        names = [str(k) for k in where[:IDS_SHOWN]]
+        label = "location indices"
+    more = f" and {where.size - IDS_SHOWN} more" if where.size > IDS_SHOWN else ""
+    return (f"{pollutant} has no value at {where.size} of {missing.size} locations ({label} "
+            f"{', '.join(names)}{more}): they are outside the grid, on cells without a value, or "
+            "empty, NaN, -9999 or negative in the table; the exposure-adjusted scan needs a value "
+            "at every location: use a grid that covers the whole study area, complete the table, "
+            "or leave those locations out of the study")
+
+
+def fit_exposure(cases, expected, exposure, pollutant: str = "exposure", *,
+                 ids=None) -> ExposureFit:
+    """Poisson regression of ``cases`` on ``exposure`` with offset log(``expected``) (IRLS).
+
+    Every location needs an exposure value: NaN, ±inf, -9999 or a negative value anywhere raises
+    :class:`ScanInputError` naming how many locations and which (``ids``, else their indices).
+    A regression that does not converge raises :class:`ScanInputError` too.
+    """
+    from .grids import concentrations
+
     y = np.asarray(cases, dtype=float)
     e = np.asarray(expected, dtype=float)
-    x = np.asarray(exposure, dtype=float)
-    if not np.isfinite(x).all():
-        bad = int(np.flatnonzero(~np.isfinite(x))[0])
-        raise ScanInputError(f"{pollutant} exposure is missing (NaN) at location index {bad}; "
-                             "every location needs a value to adjust for it", field=pollutant)
+    x = concentrations(np.asarray(exposure, dtype=float))[0]
+    missing = np.isnan(x)
+    if missing.any():
+        raise ScanInputError(_missing_message(pollutant, missing, ids), field=pollutant)
     keep = e > 0
     y, e, x = y[keep], e[keep], x[keep]
     centre, scale = x.mean(), x.std()
@@ -60,17 +91,26 @@ def fit_exposure(cases, expected, exposure, pollutant: str = "exposure") -> Expo
         raise ScanInputError(f"{pollutant} is the same everywhere; there is nothing to adjust for",
                              field=pollutant)
     X = np.column_stack([np.ones_like(x), (x - centre) / scale])
-    beta = np.array([math.log(y.sum() / e.sum()), 0.0])
-    for it in range(1, MAX_ITERATIONS + 1):
-        mu = e * np.exp(X @ beta)
-        grad = X.T @ (y - mu)
-        info = (X * mu[:, None]).T @ X
-        step = np.linalg.solve(info, grad)
-        beta = beta + step
-        if np.abs(step).max() < TOLERANCE:
-            break
-    mu = e * np.exp(X @ beta)
-    cov = np.linalg.inv((X * mu[:, None]).T @ X)
+    try:
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            beta = np.array([math.log(y.sum() / e.sum()), 0.0])
+            for it in range(1, MAX_ITERATIONS + 1):
+                mu = e * np.exp(X @ beta)
+                grad = X.T @ (y - mu)
+                info = (X * mu[:, None]).T @ X
+                step = np.linalg.solve(info, grad)
+                beta = beta + step
+                if np.abs(step).max() < TOLERANCE:
+                    break
+            mu = e * np.exp(X @ beta)
+            cov = np.linalg.inv((X * mu[:, None]).T @ X)
+    except (np.linalg.LinAlgError, FloatingPointError, ValueError, OverflowError) as err:
+        raise ScanInputError(f"the Poisson regression of cases on {pollutant} failed ({err}); "
+                             f"check the {pollutant} values and the case counts",
+                             field=pollutant) from None
+    if not (np.isfinite(beta).all() and np.isfinite(cov).all()):
+        raise ScanInputError(f"the Poisson regression of cases on {pollutant} did not converge; "
+                             f"check the {pollutant} values and the case counts", field=pollutant)
     slope = beta[1] / scale
     intercept = beta[0] - beta[1] * centre / scale
     return ExposureFit(pollutant=pollutant, intercept=float(intercept), slope=float(slope),
@@ -90,7 +130,7 @@ def adjusted_scan(result, values, pollutant: str, **overrides):
     if p.get("model") != "poisson":
         raise ScanParameterError("adjust_for", "used with the Poisson model", p.get("model"))
     area = result.area
-    fit = fit_exposure(area.cases, area.expected, values, pollutant)
+    fit = fit_exposure(area.cases, area.expected, values, pollutant, ids=area.ids)
     new_area = replace(area, expected=adjusted_expected(area, values, fit))
     kwargs = dict(model="poisson", direction=p["direction"],
                   max_population_fraction=p["max_population_fraction"],

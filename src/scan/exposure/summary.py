@@ -2,6 +2,12 @@
 
 Limit values used for "share of the population above" are kept in one table,
 :data:`AIR_QUALITY_LIMITS` (annual means, µg/m³).
+
+Missing data: a location has no value when its value is empty, NaN, the LAEI no-data value
+-9999 or any other negative number (a concentration cannot be below zero), in a table as in a
+grid (see :mod:`scan.exposure.grids`).  Such a location is left out of every per-cluster figure
+and counted in ``n_missing_inside`` / ``n_missing_outside``, so a report can say how many
+locations the figures rest on.
 """
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from typing import Literal, Mapping, Sequence
 import numpy as np
 
 from ..errors import ScanInputError, ScanParameterError, check_choice
-from .grids import UNITS, canonical_pollutant
+from .grids import UNITS, canonical_pollutant, concentrations, unreadable
 
 # Annual-mean limit values and guidelines, µg/m³.
 #   uk_limit:  Air Quality Standards Regulations 2010 (England), annual limit values:
@@ -130,6 +136,9 @@ def polygon_means(da, polygons: Sequence) -> np.ndarray:
 _SUMMARY_COLUMN = re.compile(r"^(?P<poll>[A-Za-z0-9.]+)-(?P<year>\d{4})-(?P<stat>[a-z]+)$")
 
 
+_TABLE_WHAT = "per-location exposure CSV"
+
+
 def read_location_table(path: str | os.PathLike, *, id_column: str | None = None,
                         year: int | None = None, statistic: str = "mean"):
     """Read per-location concentrations into a DataFrame indexed by location id.
@@ -142,28 +151,71 @@ def read_location_table(path: str | os.PathLike, *, id_column: str | None = None
       several; ``statistic`` defaults to the mean).  Other LAEI species (NOx, PM10d) are skipped.
 
     ``id_column`` defaults to the first column.  Returns float64 columns "NO2"/"PM10"/"PM25".
+    An empty value, ``NaN``, ``-9999`` or any negative number is a location without a value
+    (NaN); ``table.isna().sum()`` counts them.  An infinite value, a duplicated or empty id, two
+    columns for one pollutant, and a file that is empty, binary or not UTF-8 are refused with
+    a :class:`ScanInputError` naming the file (and line and field).
     """
     import pandas as pd
 
+    import io
+
+    from ..io.text import read_text
+
     path = Path(path)
     file = str(path)
-    if not path.is_file():
-        raise ScanInputError("file not found", file=file)
-    raw = pd.read_csv(path, dtype=str, keep_default_na=False)
-    id_column = raw.columns[0] if id_column is None else id_column
-    if id_column not in raw.columns:
-        raise ScanInputError(f"no id column {id_column!r}; columns are {', '.join(raw.columns)}",
+    text = read_text(path, what=_TABLE_WHAT)  # missing, folder, binary, encodings: one rule
+    if not text.strip():
+        raise ScanInputError(f"the file is empty; expected a {_TABLE_WHAT}", file=file)
+    try:
+        raw = pd.read_csv(io.StringIO(text), header=None, dtype=str, keep_default_na=False,
+                          skip_blank_lines=False)
+    except (ValueError, pd.errors.ParserError) as err:
+        raise unreadable(path, err, _TABLE_WHAT) from None
+    raw = raw.fillna("")
+    header = [str(c) for c in raw.iloc[0].tolist()]
+    _check_unique_header(header, file)
+    body = raw.iloc[1:]
+    lines = np.arange(2, 2 + len(body))
+    filled = (body.apply(lambda col: col.str.strip()) != "").any(axis=1).to_numpy()
+    body, lines = body[filled], lines[filled]
+    body.columns = header
+    if body.empty:
+        raise ScanInputError("no data rows after the header", file=file)
+    id_column = header[0] if id_column is None else id_column
+    if id_column not in header:
+        raise ScanInputError(f"no id column {id_column!r}; columns are {', '.join(header)}",
                              file=file, line=1)
-    if any(_SUMMARY_COLUMN.match(c) for c in raw.columns):
-        columns = _summary_columns(raw.columns, year, statistic, file)
+    if any(_SUMMARY_COLUMN.match(c) for c in header):
+        columns = _summary_columns(header, year, statistic, file)
     else:
-        columns = {c: canonical_pollutant_in_file(c, file) for c in raw.columns if c != id_column}
-    _check_unique_ids(raw[id_column], id_column, file)
-    table = pd.DataFrame(index=pd.Index(raw[id_column].to_numpy(), name="id"))
+        columns = {c: canonical_pollutant_in_file(c, file) for c in header if c != id_column}
+    _check_one_column_each(columns, file)
+    _check_unique_ids(body[id_column], id_column, file, lines)
+    table = pd.DataFrame(index=pd.Index(body[id_column].to_numpy(), name="id"))
     for column, name in columns.items():
-        table[name] = _parse_floats(raw[column], column, file)
+        table[name] = _parse_floats(body[column], column, file, lines)
     table.attrs.update({"units": UNITS, "source": path.name})
     return table
+
+
+def _check_unique_header(header: list[str], file: str) -> None:
+    seen: dict[str, int] = {}
+    for k, c in enumerate(header, start=1):
+        key = c.strip()
+        if key in seen:
+            raise ScanInputError(f"column '{key}' appears twice (columns {seen[key]} and {k}); "
+                                 "keep one", file=file, line=1, field=key)
+        seen[key] = k
+
+
+def _check_one_column_each(columns: dict[str, str], file: str) -> None:
+    first: dict[str, str] = {}
+    for column, name in columns.items():
+        if name in first:
+            raise ScanInputError(f"columns '{first[name]}' and '{column}' are both {name}; keep "
+                                 "one", file=file, line=1, field=column)
+        first[name] = column
 
 
 def canonical_pollutant_in_file(column: str, file: str) -> str:
@@ -197,15 +249,28 @@ def _summary_columns(columns, year, statistic, file) -> dict[str, str]:
     return chosen
 
 
-def _check_unique_ids(ids, id_column: str, file: str) -> None:
+def _check_unique_ids(ids, id_column: str, file: str, lines: np.ndarray) -> None:
+    empty = (ids.str.strip() == "").to_numpy()
+    if empty.any():
+        k = int(np.flatnonzero(empty)[0])
+        raise ScanInputError("empty id", file=file, line=int(lines[k]), field=id_column)
     dup = ids.duplicated().to_numpy()
     if dup.any():
         k = int(np.flatnonzero(dup)[0])
-        raise ScanInputError(f"duplicate id {ids.iloc[k]!r}", file=file, line=k + 2,
+        raise ScanInputError(f"duplicate id {ids.iloc[k]!r}", file=file, line=int(lines[k]),
                              field=id_column)
+    stripped = ids.str.strip()
+    near = stripped.duplicated().to_numpy()
+    if near.any():
+        k = int(np.flatnonzero(near)[0])
+        j = int(np.flatnonzero((stripped == stripped.iloc[k]).to_numpy())[0])
+        raise ScanInputError(f"ids {ids.iloc[j]!r} (line {lines[j]}) and {ids.iloc[k]!r} differ "
+                             "only by spaces; remove the spaces", file=file,
+                             line=int(lines[k]), field=id_column)
 
 
-def _parse_floats(column, name: str, file: str) -> np.ndarray:
+def _parse_floats(column, name: str, file: str, lines: np.ndarray) -> np.ndarray:
+    """Concentrations of one column: empty, NaN, -9999 and negative values become NaN."""
     import pandas as pd
 
     text = column.str.strip()
@@ -213,8 +278,21 @@ def _parse_floats(column, name: str, file: str) -> np.ndarray:
     bad = np.isnan(values) & (text != "").to_numpy() & ~text.str.lower().isin(["nan", "na"]).to_numpy()
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise ScanInputError(f"not a number: {column.iloc[k]!r}", file=file, line=k + 2, field=name)
-    return values
+        raise ScanInputError(f"not a number: {column.iloc[k]!r}", file=file, line=int(lines[k]),
+                             field=name)
+    infinite = np.isinf(values)
+    if infinite.any():
+        k = int(np.flatnonzero(infinite)[0])
+        raise ScanInputError(f"not a finite number: {column.iloc[k]!r}", file=file,
+                             line=int(lines[k]), field=name)
+    clean, n_negative = concentrations(values)
+    if n_negative:
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%s: %d negative %s value(s) treated as missing (a concentration cannot be "
+            "negative)", file, n_negative, name)
+    return clean
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,7 +335,9 @@ def cluster_exposure(values, population, members, *, pollutant: str | None = Non
 
     Parameters
     ----------
-    values : (n,) concentration per location (µg/m³); NaN = unknown, left out of every figure.
+    values : (n,) concentration per location (µg/m³).  NaN, ±inf, -9999 and any negative value
+        mean "no value": the location is left out of every figure and counted in
+        ``n_missing_inside`` / ``n_missing_outside``.
     population : (n,) population per location (the weights), non-negative.
     members : the cluster's locations, an index array or an (n,) boolean mask.
     pollutant : "NO2", "PM10" or "PM25"; needed for the limit shares (NaN without it).
@@ -269,9 +349,10 @@ def cluster_exposure(values, population, members, *, pollutant: str | None = Non
     (inside / outside), ``max_inside`` (highest location value inside), ``share_above_uk_limit``
     and ``share_above_who_guideline`` (share of the cluster's population whose location value
     exceeds the value in :data:`AIR_QUALITY_LIMITS`), ``population_inside``, ``n_inside``,
-    ``pollutant`` and ``units``.
+    ``n_missing_inside`` and ``n_missing_outside`` (locations without a value, left out of the
+    figures; a mean over no location is NaN), ``pollutant`` and ``units``.
     """
-    v = np.asarray(values, dtype=np.float64).ravel()
+    v = concentrations(np.asarray(values, dtype=np.float64).ravel())[0]
     w = np.asarray(population, dtype=np.float64).ravel()
     if w.shape != v.shape:
         raise ScanParameterError("population", f"an array of the same length as values ({v.size})",
@@ -290,6 +371,8 @@ def cluster_exposure(values, population, members, *, pollutant: str | None = Non
         "pollutant": name,
         "units": UNITS,
         "n_inside": int(inside.sum()),
+        "n_missing_inside": int(np.isnan(vin).sum()),
+        "n_missing_outside": int(np.isnan(v[~inside]).sum()),
         "population_inside": float(win.sum()),
         "mean_inside": mean_in,
         "mean_outside": mean_out,

@@ -10,11 +10,25 @@ def exposure_section(result, source: str) -> Section:
     lines = [f"source: {source}"]
     for c in result.clusters:
         for pollutant, ex in (c.exposure or {}).items():
+            missing = ex.get("n_missing_inside", 0)
+            if missing and missing == ex["n_inside"]:
+                lines.append(f"cluster {c.rank} {pollutant}: no value at any of its {missing} "
+                             "location(s)")
+                continue
             lines.append(
                 f"cluster {c.rank} {pollutant}: {ex['mean_inside']:.1f} µg/m³ inside vs "
                 f"{ex['mean_outside']:.1f} outside; "
                 f"{100 * ex['share_above_who_guideline']:.0f}% of its population above the WHO "
-                f"guideline, {100 * ex['share_above_uk_limit']:.0f}% above the UK limit")
+                f"guideline, {100 * ex['share_above_uk_limit']:.0f}% above the UK limit"
+                + (f" ({missing} of its {ex['n_inside']} locations have no value and are left "
+                   "out)" if missing else ""))
+    n_missing = {p: ex.get("n_missing_inside", 0) + ex.get("n_missing_outside", 0)
+                 for c in result.clusters[:1] for p, ex in (c.exposure or {}).items()}
+    for pollutant, n in n_missing.items():
+        if n:
+            lines.append(f"{pollutant}: {n} location(s) have no value (outside the grid, on cells "
+                         "without a value, or empty, NaN, -9999 or negative); they are left out "
+                         "of every figure")
     return Section(key="exposure", title="Exposure (annual means, population-weighted):",
                    lines=tuple(lines), data={"source": source})
 

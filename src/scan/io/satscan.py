@@ -366,6 +366,16 @@ def _strata(population: PopulationRecords | None) -> list[tuple[str, ...]]:
     return list(seen)
 
 
+def _case_covariate_strata(records: CountRecords) -> list[tuple[str, ...]]:
+    """The covariate categories of a case file read without a population file (the space-time
+    permutation model's covariates, SaTScan's extra case-file columns): every distinct tuple of
+    the trailing columns, in order of first appearance."""
+    seen: dict[tuple[str, ...], None] = {}
+    for cov in records.covariates:
+        seen.setdefault(cov, None)
+    return list(seen) or [()]
+
+
 def _case_stratum(records: CountRecords, strata: list[tuple[str, ...]]) -> list[int]:
     """The stratum (index into ``strata``) of every case record: its trailing covariate
     columns must name a covariate category of the population file."""
@@ -524,7 +534,10 @@ def satscan_spacetime_data(data, *, time_aggregation: TimeUnit, aggregation_leng
     Every location of the .geo file is a location, in file order.  With a population file whose
     records carry covariates, each distinct covariate tuple is a stratum and the trailing
     columns of each case record must name one; expected counts are then adjusted by indirect
-    standardisation over location × interval × stratum person-time.
+    standardisation over location × interval × stratum person-time.  Without a population file,
+    the trailing columns of the case records after the date (SaTScan's covariates of the
+    space-time permutation model) define the strata: each distinct tuple is one, and the
+    permutation model adjusts for them (``SpaceTimeData.cases_by_stratum``).
     """
     check_choice("time_aggregation", time_aggregation, TIME_UNITS)
     check_time_options(time_aggregation, aggregation_length)
@@ -546,7 +559,7 @@ def satscan_spacetime_data(data, *, time_aggregation: TimeUnit, aggregation_leng
     geo = data.geo
     index = {loc: i for i, loc in enumerate(geo.ids.tolist())}
     pop = data.population
-    strata = _strata(pop)
+    strata = _strata(pop) if pop is not None else _case_covariate_strata(data.cases)
     case_stratum = _case_stratum(data.cases, strata)
     census = {}
     if pop is not None:

@@ -2,6 +2,8 @@
 and an optional ``population`` (census values)."""
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from ..data import DEFAULT_CRS, MAX_COUNT, SpaceTimeData, build_spacetime_data
@@ -16,8 +18,15 @@ from .text import csv_rows
 def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
                        aggregation_length: int = 1,
                        start=None, end=None, coordinates: str = "cartesian",
-                       crs: str | None = DEFAULT_CRS) -> SpaceTimeData:
+                       crs: str | None = DEFAULT_CRS, strata: Sequence[str] = ()
+                       ) -> SpaceTimeData:
     """Read a long CSV with columns ``id,x,y,time,cases[,population]``.
+
+    ``strata`` names covariate columns (e.g. ``("sex", "age")``): each distinct combination of
+    their values is a stratum, a row's cases and population are that stratum's, and the data
+    keep the cases by stratum (``cases_by_stratum``): the space-time permutation model then
+    adjusts for them as SaTScan does for case-file covariates, and Poisson expected counts are
+    standardised indirectly over the strata.
 
     ``time`` is an ISO date (``2023-01-02``), a year/month (``2023-01``) or a year (``2023``).
     Each row's cases fall in the interval holding the first day of its time.  ``population``
@@ -59,8 +68,19 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
         raise ScanInputError(f"missing column(s) {', '.join(missing)}; expected "
                              f"{expected_header}; columns found: {', '.join(names)}", file=file,
                              line=header_line)
-    col = column_indices(header, file, {c: c for c in ("id", "x", "y", "time", "cases")},
+    if isinstance(strata, str):
+        raise ScanParameterError("strata", "a sequence of column names, e.g. ('sex', 'age')",
+                                 strata, f"pass ({strata!r},)")
+    strata = tuple(str(c) for c in strata)
+    reserved = {"id", "x", "y", "time", "cases", "population"}
+    if len(set(strata)) != len(strata) or reserved & set(strata):
+        raise ScanParameterError("strata", "distinct column names other than id, x, y, time, "
+                                 "cases and population", strata)
+    col = column_indices(header, file, {**{c: c for c in ("id", "x", "y", "time", "cases")},
+                                        **{f"stratum {c}": c for c in strata}},
                          {"population": "population"}, line=header_line)
+    stratum_index: dict[tuple[str, ...], int] = {}
+    stratum_of = []
     index: dict[str, int] = {}
     coords, first_line = [], []
     loc, days, precision, counts, lines, pops = [], [], [], [], [], []
@@ -82,6 +102,11 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
         if "population" in col and row[col["population"]].strip() != "":
             pop = parse_amount(row[col["population"]], file=file, line=line,
                                field="population")
+        key = tuple(row[col[f"stratum {c}"]].strip() for c in strata)
+        if strata and any(v == "" for v in key):
+            empty = strata[[v == "" for v in key].index(True)]
+            raise ScanInputError(f"empty {empty}", file=file, line=line, field=empty)
+        stratum_of.append(stratum_index.setdefault(key, len(stratum_index)))
         i = index.setdefault(name, len(index))
         if i == len(coords):
             coords.append(xy)
@@ -129,10 +154,10 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
     if "population" in col:
         pop = np.array(pops, dtype=np.float64)
         instants = census_instant(days, precision)
-        seen: dict[tuple[int, int], int] = {}       # one census value per location and time
-        keep = []
+        seen: dict[tuple[int, int, int], int] = {}  # one census value per location, stratum
+        keep = []                                    # and time
         for r in np.flatnonzero(np.isfinite(pop)).tolist():
-            key = (int(loc[r]), int(instants[r].astype(np.int64)))
+            key = (int(loc[r]), stratum_of[r], int(instants[r].astype(np.int64)))
             before = seen.setdefault(key, r)
             if before == r:
                 keep.append(r)
@@ -140,17 +165,23 @@ def read_spacetime_csv(path, *, time_aggregation: TimeUnit | None = None,
                 raise ScanInputError(
                     f"population {pop[r]:g} differs from {pop[before]:g} on line "
                     f"{lines[before]} for location '{ids[loc[r]]}' at the same time; give one "
-                    "population per location and time", file=file, line=lines[r],
+                    "population per location and time" + (" and stratum" if strata else ""),
+                    file=file, line=lines[r],
                     field="population")
         keep = np.array(keep, dtype=np.int64)
         check_person_time(pop[keep], [lines[r] for r in keep.tolist()], s, e, file)
-        census = dict(census_loc=loc[keep], census_day=instants[keep], census_value=pop[keep])
+        census = dict(census_loc=loc[keep], census_day=instants[keep], census_value=pop[keep],
+                      census_stratum=np.array(stratum_of, dtype=np.int64)[keep])
+    names = ["|".join(k) for k in stratum_index] if strata else []
     return build_spacetime_data(ids, np.array(coords, dtype=np.float64).reshape(-1, 2),
                                 case_loc=loc, case_day=days,
                                 case_count=np.array(counts, dtype=np.int64),
                                 start=s, end=e, time_unit=time_aggregation,
                                 aggregation_length=aggregation_length, coordinates=coordinates,
-                                crs=crs, source=file, **census)
+                                crs=crs, source=file, case_stratum=np.array(stratum_of,
+                                                                            dtype=np.int64),
+                                n_strata=max(1, len(stratum_index)), strata_names=names,
+                                **census)
 
 
 def _default_end(last: np.datetime64, precision: str, unit: str, length: int) -> np.datetime64:

@@ -18,10 +18,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from .atomic import atomic_folder
+from .gis import write_gpkg, write_kml, write_shp
 
 log = logging.getLogger(__name__)
-
-CIRCLE_SEGMENTS = 64
 
 
 @dataclass(frozen=True)
@@ -75,44 +74,52 @@ def _to_wgs84(area):
     return lambda x, y: t.transform(np.asarray(x), np.asarray(y))
 
 
-def circle_ring(area, cluster) -> list[list[float]] | None:
-    """The cluster circle as a closed lon/lat ring (counter-clockwise, as RFC 7946 asks)."""
-    angles = np.linspace(0.0, 2 * np.pi, CIRCLE_SEGMENTS, endpoint=False)
-    if area.coordinates == "latlong":
-        import pyproj
+def _geometry_to_wgs84(area, geom) -> dict:
+    """A shapely geometry in the data's CRS as a GeoJSON geometry in WGS84 (rings oriented as
+    RFC 7946 asks: exterior counter-clockwise)."""
+    import shapely
 
-        from ..windows import EARTH_RADIUS_KM
-
-        geod = pyproj.Geod(a=EARTH_RADIUS_KM * 1000.0, b=EARTH_RADIUS_KM * 1000.0)
-        azimuths = 90.0 - np.degrees(angles)  # counter-clockwise from east
-        r = np.full_like(angles, max(cluster.radius, 1e-6) * 1000.0)
-        lon, lat, _ = geod.fwd(np.full_like(angles, cluster.center_x),
-                               np.full_like(angles, cluster.center_y), azimuths, r)
-    else:
-        transform = _to_wgs84(area)
-        if transform is None:
-            return None
-        r = max(cluster.radius, 1e-6)
-        lon, lat = transform(cluster.center_x + r * np.cos(angles),
-                             cluster.center_y + r * np.sin(angles))
-    ring = [[float(a), float(b)] for a, b in zip(lon, lat)]
-    return ring + [ring[0]]
+    transform = _to_wgs84(area)
+    moved = shapely.transform(geom, lambda xy: np.column_stack(transform(xy[:, 0], xy[:, 1])))
+    moved = shapely.orient_polygons(moved) if hasattr(shapely, "orient_polygons") else moved
+    return shapely.geometry.mapping(moved)
 
 
-def clusters_geojson(result) -> dict | None:
-    """Cluster circles as GeoJSON polygons in WGS84 (RFC 7946), or None without a CRS."""
+def _member_names(result, c) -> list[str] | None:
+    names = getattr(result.area, "names", None)
+    return None if names is None else [str(names[i]) for i in c.member_indices]
+
+
+def clusters_geojson(result, polygons=None) -> dict | None:
+    """Clusters as GeoJSON polygons in WGS84 (RFC 7946), or None without a CRS: each cluster's
+    circle (grown just enough that its farthest member lies strictly inside; a one-location
+    cluster gets a small area), or with ``polygons`` (one per location, in the data's CRS) the union of its members'
+    polygons, so that every member lies inside it (a points-in-polygon join never drops one)."""
     area = result.area
     if area.coordinates == "cartesian" and area.crs is None:
         return None
     features = []
     for c in result.clusters:
-        ring = circle_ring(area, c)
-        features.append({"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [ring]},
-                         "properties": c.to_dict()})
+        props = c.to_dict()
+        names = _member_names(result, c)
+        if names is not None:
+            props["member_names"] = names
+        if polygons is not None:
+            import shapely
+
+            union = shapely.union_all([polygons[i] for i in c.member_indices])
+            geometry = _geometry_to_wgs84(area, union)
+        else:   # the circle (or ellipse), every member strictly inside
+            from .gis import cluster_geojson_geometry
+
+            geometry = cluster_geojson_geometry(area, c)
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
     return {"type": "FeatureCollection", "features": features}
 
 
-def locations_geojson(result) -> dict | None:
+def locations_geojson(result, polygons=None) -> dict | None:
+    """Locations as GeoJSON in WGS84: points, or their polygons when ``polygons`` are given;
+    properties as locations.csv (names included when the data has them)."""
     transform = _to_wgs84(result.area)
     if transform is None:
         return None
@@ -122,8 +129,9 @@ def locations_geojson(result) -> dict | None:
     lon, lat = transform(result.area.coords[:, 0], result.area.coords[:, 1])
     features = []
     for k, row in enumerate(zip(*values)):
-        features.append({"type": "Feature",
-                         "geometry": {"type": "Point", "coordinates": [float(lon[k]), float(lat[k])]},
+        geometry = (_geometry_to_wgs84(result.area, polygons[k]) if polygons is not None else
+                    {"type": "Point", "coordinates": [float(lon[k]), float(lat[k])]})
+        features.append({"type": "Feature", "geometry": geometry,
                          "properties": dict(zip(names, row))})
     return {"type": "FeatureCollection", "features": features}
 
@@ -133,18 +141,23 @@ def locations_geojson(result) -> dict | None:
 def _write_csv(result, folder: Path, context: WriteContext) -> list[str]:
     from .table import rows_to_columns, write_csv
 
-    write_csv(folder / "clusters.csv", rows_to_columns(*result.cluster_rows()))
+    clusters = rows_to_columns(*result.cluster_rows())
+    if getattr(result.area, "names", None) is not None and result.clusters:
+        clusters["member_names"] = np.array(["; ".join(_member_names(result, c))
+                                             for c in result.clusters], dtype=object)
+    write_csv(folder / "clusters.csv", clusters)
     write_csv(folder / "locations.csv", result.location_columns())
     return ["clusters.csv", "locations.csv"]
 
 
 def _write_geojson(result, folder: Path, context: WriteContext) -> list[str]:
-    geo = clusters_geojson(result)
+    geo = clusters_geojson(result, context.polygons)
     if geo is None:
         log.info("GeoJSON not written: the coordinates have no CRS")
         return []
     (folder / "clusters.geojson").write_text(to_json(geo))
-    (folder / "locations.geojson").write_text(to_json(locations_geojson(result)))
+    (folder / "locations.geojson").write_text(to_json(locations_geojson(result,
+                                                                        context.polygons)))
     return ["clusters.geojson", "locations.geojson"]
 
 
@@ -160,7 +173,7 @@ def _write_map(result, folder: Path, context: WriteContext) -> list[str]:
 
     try:
         write_map(result, folder / "map.png", grid=context.map_grid, outline=context.outline,
-                  pollutant=context.pollutant)
+                  pollutant=context.pollutant, polygons=context.polygons)
     except Exception as exc:  # a map is a convenience; never lose the numbers for it
         log.warning("map not written: %s", exc)
         return []
@@ -172,12 +185,15 @@ Writer = Callable[[Any, Path, WriteContext], list]
 WRITERS: dict[str, Writer] = {
     "csv": _write_csv,
     "geojson": _write_geojson,
+    "gpkg": write_gpkg,
+    "shp": write_shp,
+    "kml": write_kml,
     "summary": _write_summary,
     "map": _write_map,
 }
 """Output formats by name.  result.json is always written, last, listing the files."""
 
-DEFAULT_FORMATS: tuple[str, ...] = ("csv", "geojson", "summary", "map")
+DEFAULT_FORMATS: tuple[str, ...] = ("csv", "geojson", "gpkg", "summary", "map")
 
 
 def check_formats(formats) -> tuple[str, ...]:
@@ -209,7 +225,9 @@ def write_result(result, out: str | os.PathLike, *, formats=None, map_grid=None,
         locations.csv, clusters.geojson and locations.geojson in WGS84 when the coordinates
         have a CRS, summary.txt, map.png); ``result.json`` (clusters most likely first, seed,
         null distribution, parameters, sections) is always written.
-    map_grid, pollutant, outline, polygons : drawn on the map (:class:`WriteContext`).
+    map_grid, pollutant, outline, polygons : drawn on the map (:class:`WriteContext`); with
+        ``polygons`` (one per location, in the data's CRS) the GeoJSON holds the locations'
+        polygons and each cluster as the union of its members' polygons, and the map draws them.
     extra_files : file name -> text, written too (a batch adds its ``analysis.json``).
 
     Returns
@@ -217,16 +235,31 @@ def write_result(result, out: str | os.PathLike, *, formats=None, map_grid=None,
     Path of the folder.
     """
     formats = check_formats(formats)
+    with atomic_folder(out) as tmp:
+        write_result_into(result, tmp, formats=formats, map_grid=map_grid, outline=outline,
+                          pollutant=pollutant, polygons=polygons, extra_files=extra_files)
+    return Path(out)
+
+
+def write_result_into(result, folder: Path, *, formats=None, map_grid=None, outline=None,
+                      pollutant: str = "NO2", polygons=None,
+                      extra_files: dict[str, str] | None = None) -> list[str]:
+    """Write the outputs of ``result`` into the existing folder ``folder`` (no atomic swap:
+    for a folder that is itself being written atomically, such as an inquiry's or the demo's);
+    returns the names of the files written, result.json first.  Options as
+    :func:`write_result`."""
+    formats = check_formats(formats)
     context = WriteContext(map_grid=map_grid, pollutant=pollutant, outline=outline,
                            polygons=polygons)
-    with atomic_folder(out) as tmp:
-        files: list[str] = []
-        for name in formats:
-            files += WRITERS[name](result, tmp, context)
-        for name, text in (extra_files or {}).items():
-            (tmp / name).write_text(text)
-            files.append(name)
-        data = result.to_json_dict()
-        data["files"] = ["result.json", *files]
-        (tmp / "result.json").write_text(to_json(data))
-    return Path(out)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    files: list[str] = []
+    for name in formats:
+        files += WRITERS[name](result, folder, context)
+    for name, text in (extra_files or {}).items():
+        (folder / name).write_text(text)
+        files.append(name)
+    data = result.to_json_dict()
+    data["files"] = ["result.json", *files]
+    (folder / "result.json").write_text(to_json(data))
+    return ["result.json", *files]

@@ -45,7 +45,7 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Iterable, Sequence
 
 from ..errors import ScanInputError, ScanParameterError, ScanRunError
 

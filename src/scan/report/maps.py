@@ -198,7 +198,7 @@ def plot_polygon_map(path, result, polygons, clusters, *, grid=None, outline=Non
                       else (None, None))
         image = draw_grid_image(ax, grid, cmap=COLOUR_MAP, vmin=vmin, vmax=vmax, clip=study)
         clipped = bool(finite.size and finite.max() > vmax)
-        height, width = fig.get_figheight(), fig.get_figwidth()
+        width = fig.get_figwidth()
         pos = ax.get_position()
         cax = fig.add_axes((pos.x1 + 0.25 / width, pos.y0 + pos.height * 0.15, 0.18 / width,
                             pos.height * 0.7))

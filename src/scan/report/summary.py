@@ -22,6 +22,8 @@ def _settings(result) -> list[str]:
         f"  {area.n_locations} locations, {area.total_cases} cases, population "
         f"{area.total_population:,.0f}; windows up to {window}",
     ]
+    if p.get("model") == "poisson":
+        lines += _expected_lines(area)
     if p.get("study_start"):
         lines.append(f"  study period {p['study_start']} to {p['study_end']} in "
                      f"{p['n_intervals']} intervals of {p.get('aggregation_length', 1)} "
@@ -32,18 +34,66 @@ def _settings(result) -> list[str]:
     return lines
 
 
+def _expected_lines(area) -> list[str]:
+    """How the expected counts were made (crude, standardised, supplied, reference rates), and
+    a warning when counts the user supplied were rescaled to the observed total."""
+    kind = getattr(area, "expected_kind", None)
+    strata = tuple(getattr(area, "strata_names", ()) or ())
+    scale = getattr(area, "expected_scale", None)
+    external = getattr(area, "expected_external", None)
+    if kind is None:                      # space-time data: population-based or permutation
+        strata = tuple((getattr(area, "extra", {}) or {}).get("strata_names", ()) or ())
+        if len(strata) > 1:
+            return [f"  expected counts: standardised (indirect) for {len(strata)} strata"]
+        return []
+    if kind == "population":
+        return ["  expected counts: crude, proportional to the population (not standardised "
+                "for age or sex)"]
+    if kind == "internal-standardised":
+        shown = ", ".join(strata[:6]) + (", ..." if len(strata) > 6 else "")
+        return [f"  expected counts: standardised (indirect) on the study area's own rates for "
+                f"{len(strata)} strata ({shown})"]
+    total = float(external.sum()) if external is not None else float("nan")
+    if kind == "reference-rates":
+        return [f"  expected counts: population x reference rates ({total:,.1f} in all), "
+                f"multiplied by {scale:.6g} to the {area.total_cases} observed cases for the "
+                "scan (it compares areas with each other); SIRs against the reference rates "
+                "themselves: scan inquiry"]
+    lines = [f"  expected counts: supplied with the data ({total:,.1f} in all)"]
+    if scale is not None and abs(scale - 1.0) > 1e-9:
+        lines.append(f"  WARNING: the supplied expected counts were rescaled by {scale:.6g} to "
+                     f"sum to the {area.total_cases} observed cases (the scan conditions on "
+                     "the total), so clusters are relative to the study area, not to the "
+                     "supplied standard; for observed against the supplied expected counts use "
+                     "scan inquiry")
+    return lines
+
+
 def _cluster_lines(result, c) -> list[str]:
     area = result.area
     units = distance_units(area.coordinates, area.crs)
-    label = "Most likely cluster" if c.rank == 1 else f"Secondary cluster {c.rank - 1}"
+    if result.parameters.get("iterative"):
+        label = ("Most likely cluster" if c.iteration == 1
+                 else f"Most likely cluster of iteration {c.iteration}")
+    else:
+        label = "Most likely cluster" if c.rank == 1 else f"Secondary cluster {c.rank - 1}"
     when = f", {c.start} to {c.end}" if c.start is not None else ""
     shape = f", ellipse of shape {c.shape:g} at {c.angle:g} degrees" if c.shape != 1 else ""
-    lines = [f"{label}: centre {c.center}, {c.n_locations} locations, radius "
+    names = getattr(area, "names", None)
+    centre = c.center
+    if names is not None and 0 <= c.center_index < len(names) and names[c.center_index]:
+        centre += f" ({names[c.center_index]})"
+    lines = [f"{label}: centre {centre}, {c.n_locations} locations, radius "
              f"{c.radius:,.4g} {units}{shape}{when}",
              f"    observed {c.observed:g}, expected {c.expected:.2f}, O/E "
              f"{c.observed_over_expected:.2f}, relative risk {c.relative_risk:.2f}, "
              f"LLR {c.llr:.6f}, p = {c.p_value:.4g} (Gumbel approximation "
              f"{c.gumbel_p_value:.2g})"]
+    if names is not None and c.n_locations > 1:
+        shown = [str(names[i]) for i in c.member_indices[:8] if names[i]]
+        if shown:
+            lines.append("    areas: " + "; ".join(shown)
+                         + (f"; and {c.n_locations - 8} more" if c.n_locations > 8 else ""))
     if c.recurrence_interval is not None:
         lines.append(f"    recurrence interval {c.recurrence_interval:,.0f} days")
     return lines
