@@ -124,7 +124,10 @@ t['write csv, summary'] = time.perf_counter() - t0; t0 = time.perf_counter()
 write_result(r, args.out, formats=('geojson',))
 t['write geojson'] = time.perf_counter() - t0; t0 = time.perf_counter()
 write_result(r, args.out, formats=('map',))
-t['write map (matplotlib)'] = time.perf_counter() - t0
+t['write map (matplotlib)'] = time.perf_counter() - t0; t0 = time.perf_counter()
+write_result(r, args.out, formats=('gpkg',))
+t['write gpkg (pyogrio, which imports geopandas and pandas when installed)'] = \
+    time.perf_counter() - t0
 print('BREAKDOWN ' + json.dumps(t))
 """
 
@@ -287,9 +290,10 @@ def main(argv=None) -> int:
         w = comp["warm_up"]
         lines += [
             "",
-            f"`python -m scan.kernel_cache` (what `make setup` runs after installing: a tiny "
-            f"scan of each kind -- spatial Poisson and Bernoulli, space-time Poisson, "
-            f"permutation, prospective, purely temporal) on an empty cache: **{w['wall']:.1f} s**"
+            f"`python -m scan.kernel_cache` (what `make setup` runs after installing: tiny "
+            f"scans of each kind -- spatial Poisson and Bernoulli with read-only and writable "
+            f"arrays and uint16 and uint32 counts, space-time Poisson, permutation, "
+            f"prospective, purely temporal) on an empty cache: **{w['wall']:.1f} s**"
             f" wall ({w['cpu']:.1f} s CPU); again on the warm cache: "
             f"{comp['warm_up_again']['wall']:.1f} s.  It said: "
             + " / ".join(f"`{x}`" for x in w["stderr"]),
