@@ -399,7 +399,10 @@ def satscan_spacetime_clusters(coords, ids, cases, expected, *, coordinates="car
 
 
 def penalty(shape, power):
-    """SaTScan's non-compactness penalty (4s / (s + 1)^2)^power."""
+    """SaTScan's non-compactness penalty (4s / (s + 1)^2)^power; ``power`` a number or the
+    setting's name ("none" 0, "medium" 1/2, "strong" 1)."""
+    if isinstance(power, str):
+        power = {"none": 0.0, "medium": 0.5, "strong": 1.0}[power]
     return (4 * shape / (shape + 1) ** 2) ** power
 
 
@@ -424,3 +427,147 @@ def best_over_shapes(rows, penalised):
         if rows[k][0] - rows[best][0] > TOL:
             best = k
     return best
+
+
+# --- elliptic windows (SaTScan's), added for the elliptic scan -----------------------------------
+# From the definitions in SaTScan's rules (notes/satscan-rules-spatial.md §1-2), in plain Python
+# floats: the circle then, shape by shape, the angles pi k / n; an ellipse is a circle in
+# coordinates where the major-axis component is divided by the shape; rows are centre-major.
+# The arithmetic of a distance, a sum or an LLR is written in the order the definitions give,
+# which is also the kernels' order, so exact ties come out the same.
+
+def ellipse_offsets(shapes=(1.5, 2, 3, 4, 5), angles=(4, 6, 9, 12, 15)):
+    """[(shape, theta, group)]: the circle (1, 0, 0) first, then every (shape, angle)."""
+    out = [(1.0, 0.0, 0)]
+    for i, (s, n) in enumerate(zip(shapes, angles)):
+        for k in range(n):
+            out.append((float(s), math.pi * k / n, i + 1))
+    return out
+
+
+def satscan_degrees(theta):
+    degrees = 180.0 * (theta / math.pi)
+    return degrees - 180.0 if degrees > 90.0 else degrees
+
+
+def ellipse_distance2(coords, centre, shape, theta, circle):
+    """Squared distance from location ``centre`` to every location: Euclidean for the circle,
+    else ((dx cos + dy sin) / shape)^2 + (dy cos - dx sin)^2."""
+    cx, cy = float(coords[centre][0]), float(coords[centre][1])
+    c, s = math.cos(theta), math.sin(theta)
+    out = []
+    for x, y in coords:
+        dx, dy = float(x) - cx, float(y) - cy
+        if circle:
+            out.append(dx * dx + dy * dy)
+        else:
+            u = (dx * c + dy * s) / shape
+            v = dy * c - dx * s
+            out.append(u * u + v * v)
+    return out
+
+
+def elliptic_windows(coords, population, max_fraction=0.5, max_radius=None,
+                     shapes=(1.5, 2, 3, 4, 5), angles=(4, 6, 9, 12, 15)):
+    """[(centre, shape, theta, group, members)] for every centre and offset, centre-major:
+    locations sorted with ``sorted`` on (d2, x, y, index), cut at the population cap and the
+    radius (on the transformed distance: the semi-minor axis)."""
+    n = len(population)
+    cap = max_fraction * float(np.sum(population))
+    coords = [(float(x), float(y)) for x, y in coords]
+    rows = []
+    for i in range(n):
+        for j, (s, theta, group) in enumerate(ellipse_offsets(shapes, angles)):
+            d2 = ellipse_distance2(coords, i, s, theta, circle=(j == 0))
+            order = sorted(range(n), key=lambda k: (d2[k], coords[k][0], coords[k][1], k))
+            members, total = [], 0.0
+            for k in order:
+                total += float(population[k])
+                if total > cap or (max_radius is not None
+                                   and d2[k] > max_radius * max_radius * (1 + 1e-12)):
+                    break
+                members.append(k)
+            rows.append((i, s, theta, group, members))
+    return rows
+
+
+def bernoulli_llr_grouped(c, n, C, N):
+    """The Bernoulli LLR with its terms grouped as inside + outside - null."""
+    inside = xlogy(c, c / n) + xlogy(n - c, (n - c) / n)
+    out_n = N - n
+    outside = xlogy(C - c, (C - c) / out_n) + xlogy(out_n - (C - c), (out_n - (C - c)) / out_n)
+    null = xlogy(C, C / N) + xlogy(N - C, (N - C) / N)
+    return inside + outside - null
+
+
+def _window_statistic(c, w, C, W, model, direction, min_cases):
+    v = window_llr(c, w, C, W, model, direction, min_cases)
+    if v > 0 and model == "bernoulli":
+        return bernoulli_llr_grouped(c, w, C, W)
+    return v
+
+
+def elliptic_scan(coords, cases, weights, model="poisson", direction="high",
+                  shapes=(1.5, 2, 3, 4, 5), angles=(4, 6, 9, 12, 15), penalty_kind="medium",
+                  max_fraction=0.5, max_radius=None, min_cases=2, ids=None):
+    """Most likely cluster and non-overlapping secondary clusters of the elliptic scan:
+    [(llr, test statistic, centre, shape, degrees, sorted members)].
+
+    Per row the best window by T = LLR x penalty (strictly greater, so the smallest on ties);
+    per centre, without a penalty the first row with the highest T; with one, each shape's
+    first row with its highest T, then the circle unless a later shape's T exceeds the best so
+    far by more than 1e-9.  Then SaTScan's ranking and no-overlap test
+    (:func:`satscan_order`, :func:`share_locations`; ``ids`` name the locations, default
+    L0, L1, ...)."""
+    rows = elliptic_windows(coords, weights, max_fraction, max_radius, shapes, angles)
+    C = float(np.sum(cases))
+    W = float(np.sum(weights))
+    per_row = []
+    for centre, s, theta, group, members in rows:
+        pen = penalty(s, penalty_kind) if penalty_kind != "none" else 1.0
+        c = w = 0.0
+        best, size = 0.0, 0
+        for k, j in enumerate(members):
+            c += float(cases[j])
+            w += float(weights[j])
+            t = _window_statistic(c, w, C, W, model, direction, min_cases) * pen
+            if t > best:
+                best, size = t, k + 1
+        per_row.append((best, size, pen))
+    R = len(ellipse_offsets(shapes, angles))
+    n = len(weights)
+    chosen = []
+    for i in range(n):
+        block = list(range(i * R, (i + 1) * R))
+        if penalty_kind == "none":
+            top = max(block, key=lambda r: (per_row[r][0], -r))
+        else:
+            best_of_group = {}
+            for r in block:
+                g = rows[r][3]
+                if g not in best_of_group or per_row[r][0] > per_row[best_of_group[g]][0]:
+                    best_of_group[g] = r
+            top = best_of_group[0]
+            for g in sorted(best_of_group)[1:]:
+                r = best_of_group[g]
+                if abs(per_row[r][0] - per_row[top][0]) > 1e-9 and per_row[r][0] > per_row[top][0]:
+                    top = r
+        chosen.append(top)
+    coords = np.asarray(coords, float)
+    ids = [f"L{i}" for i in range(n)] if ids is None else list(ids)
+    names, centroids = name_rank(ids), centroid_rank(coords, ids)
+    cands = []
+    for i in range(n):
+        r = chosen[i]
+        t, size, pen = per_row[r]
+        if t <= 0:
+            continue
+        members = rows[r][4][:size]
+        c = cluster(coords, coords, coords[i], coords[i], members, shape=rows[r][1],
+                    angle=satscan_degrees(rows[r][2]), llr=t / pen, statistic=t, centre=i,
+                    central=names[members[0]], centroid=centroids[i])
+        c["row"] = r
+        cands.append(c)
+    kept = secondary_clusters(cands, "no-overlap", coords, min(n, 500))
+    return [(c["llr"], c["statistic"], c["centre"], c["shape"], c["angle"],
+             sorted(c["members"])) for c in kept]

@@ -146,16 +146,17 @@ def test_zero_replications(client):
 
 
 REFUSED = (r"parameter 'dask_mode' \(--dask-mode\) must be 'replications' unless "
-           r"backend='dask', the windows are left to the workers and neither gini nor iterative "
-           r"is asked for; got 'centres'. pass backend='dask' \(CLI --backend dask\) and no "
-           r"windows; the Gini collections and the iterative scan need every window in one "
-           r"process")
+           r"backend='dask', the windows are circles left to the workers and neither gini nor "
+           r"iterative is asked for; got 'centres'. pass backend='dask' \(CLI --backend dask\) "
+           r"and no windows; ellipses, the Gini collections and the iterative scan need every "
+           r"window in one process")
 
 
 @pytest.mark.parametrize("kw, match", [
     (dict(dask_mode="centres"), REFUSED),
     (dict(dask_mode="centres", backend="dask", gini=True), REFUSED),
     (dict(dask_mode="centres", backend="dask", iterative=True), REFUSED),
+    (dict(dask_mode="centres", backend="dask", shape="ellipse"), REFUSED),
     (dict(dask_mode="rows", backend="dask"),
      r"parameter 'dask_mode' \(--dask-mode\) must be one of 'replications', 'centres'; "
      r"got 'rows'"),

@@ -1,7 +1,6 @@
 """Purely spatial analyses from SaTScan parameter files (``scan spatial --prm``): every key that
 matters for a Poisson or Bernoulli run is read, the rest is refused, and SaTScan's shipped
 samples give SaTScan's clusters (its binary when present, its published outputs otherwise)."""
-import inspect
 import json
 import math
 import sys
@@ -112,21 +111,15 @@ def test_new_mexico_purely_spatial_poisson_with_covariates(tmp_path, request):
 @pytest.mark.parametrize("variant", ["NHumberside_elliptic_medium",
                                      "NHumberside_elliptic_nopenalty", "NHumberside_iterative"])
 def test_variants_with_other_helpers_features(tmp_path, variant):
-    """Elliptic windows and the iterative scan: passed on when scan has their keywords,
-    refused (naming the key) when it does not; with them, SaTScan's published clusters."""
+    """Elliptic windows and the iterative scan from SaTScan's own .prm files: SaTScan's
+    published clusters."""
     sys.path.insert(0, str(SATSCAN_BUILD))
     from satscan_results import load_results
 
     folder = SATSCAN_BUILD / "sample-outputs" / "variants" / variant
     prm = next(folder.glob("*.run.prm"))
-    keyword = "iterative" if "iterative" in variant else "shape"
-    if keyword not in inspect.signature(scan.circular_scan).parameters:
-        key = "IterativeScan" if keyword == "iterative" else "SpatialWindowShapeType"
-        with pytest.raises(ScanParameterError, match=rf"'{key} \(in .*\)' must be a setting "
-                                                     "scan implements"):
-            satscan_prm_spatial(prm)
-        return
     area, kw = satscan_prm_spatial(prm)
+    assert kw.get("iterative" if "iterative" in variant else "shape") in (True, "ellipse")
     kw["n_replications"] = 99
     res = scan.circular_scan(area, rng=1, **kw)
     for c, s in zip(res.clusters, load_results(str(folder))["clusters"]):
@@ -305,3 +298,22 @@ def test_shipped_samples_of_other_models_are_refused_through_the_cli(tmp_path, c
     assert f"'ModelType (in {SAMPLES / name}.prm)' must be a setting scan implements; got " \
            f"'{model}'. use 0 (Poisson) or 1 (Bernoulli)" in err
     assert not out.exists()
+
+
+def test_feature_keys_become_keywords(tmp_path):
+    """Elliptic windows, early termination, the iterative scan and Gini clusters from a
+    purely spatial .prm (without SaTScan's build: the keys alone), and SaTScan's quirk of
+    scanning circles when an elliptic .prm has no EllipseAngles."""
+    small_files(tmp_path)
+    extra = ("SpatialWindowShapeType=1\nEllipseShapes=2,3\nEllipseAngles=4,6\n"
+             "NonCompactnessPenalty=2\nPValueReportType=2\nEarlyTerminationThreshold=20\n"
+             "IterativeScan=y\nIterativeScanMaxIterations=4\nIterativeScanMaxPValue=0.1\n"
+             "ReportGiniClusters=y\n")
+    _, kw = satscan_prm_spatial(write_prm(tmp_path, extra))
+    assert kw["shape"] == "ellipse" and kw["ellipse_shapes"] == (2.0, 3.0)
+    assert kw["ellipse_angles"] == (4, 6) and kw["non_compactness_penalty"] == "strong"
+    assert kw["early_termination"] is True and kw["early_termination_threshold"] == 20
+    assert (kw["iterative"], kw["iterative_max"], kw["iterative_cutoff"]) == (True, 4, 0.1)
+    assert kw["gini"] is True
+    _, kw = satscan_prm_spatial(write_prm(tmp_path, "SpatialWindowShapeType=1\nEllipseShapes=2\n"))
+    assert "shape" not in kw

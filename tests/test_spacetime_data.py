@@ -336,8 +336,8 @@ def test_intervals_partition_the_period(start, days, unit, length):
 
 @needs_reference
 @pytest.mark.parametrize("key,value,match", [
-    ("IterativeScan", "y", r"'IterativeScan \(in .*\)' must be a setting scan implements; got 'y'"),
-    # ScanAreas=2/3 and AdjustForEarlierAnalyses are implemented now (test_spacetime_parity.py)
+    # ScanAreas=2/3, AdjustForEarlierAnalyses and IterativeScan are implemented now
+    # (test_spacetime_parity.py, test_prm_spatial.py)
     ("RiskLimitLowClusters", "y", "set it to n"),
     ("MinimumCasesInLowRateClusters", "2", "low-rate clusters have no minimum"),
     ("AnalysisType", "1", "use 2, 3 or 4"),

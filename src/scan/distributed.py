@@ -737,6 +737,9 @@ class SharedWindows:
         self.centre_xy = np.asarray(coords, dtype=np.float64)   # as build_windows gives them
         self.shape = np.ones(self.n_rows)
         self.angle = np.zeros(self.n_rows)
+        self.ellipse_shapes, self.ellipse_angles = (), ()   # circles only in this mode
+        self.elliptic = False
+        self.rows_per_centre = 1
         self._orders: list[list[tuple[int, int]]] = []
         self._positions: list[dict[tuple[int, int], int]] = []
         self._cache: dict[tuple[int, int], np.ndarray] = {}
@@ -757,6 +760,10 @@ class SharedWindows:
 
     def centre_of(self, row: int, coords: np.ndarray) -> tuple[float, float]:
         return float(self.centre_xy[row, 0]), float(self.centre_xy[row, 1])
+
+    def penalty(self, kind: str = "medium") -> None:
+        """Circles: no non-compactness penalty (as :meth:`scan.windows.Windows.penalty`)."""
+        return None
 
     def members(self, row: int, size: int) -> np.ndarray:
         key = (int(row), int(size))

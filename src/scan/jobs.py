@@ -25,7 +25,8 @@ Command = Literal["spatial", "spacetime"]
 _SCAN_COMMON = ("model", "direction", "max_population_fraction", "max_radius", "min_cases",
                 "n_replications", "rng", "backend", "threads", "scheduler", "n_workers",
                 "block_size", "secondary", "drop_p_one", "iterative", "iterative_max",
-                "iterative_cutoff", "early_termination", "early_termination_threshold")
+                "iterative_cutoff", "early_termination", "early_termination_threshold",
+                "shape", "ellipse_shapes", "ellipse_angles", "non_compactness_penalty")
 _LONG_FILES = ("locations", "reference_rates")
 _LONG_READ = ("strata", "years", "rate_per")
 """The long form (:func:`scan.io.long.read_long_csv`): DATA is id,<strata>,cases,population

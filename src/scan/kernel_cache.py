@@ -30,13 +30,19 @@ log = logging.getLogger(__name__)
 NOTICE = "scan: compiling kernels (first run only; later runs load them from the cache)"
 """The one line the command line prints on stderr when :func:`cold` says so."""
 
+_WINDOWS = (("scan.windows", "_bound_rows"), ("scan.windows", "_fill_rows"),
+            ("scan.windows", "_close_gaps"))
+
 ENTRY_POINTS: dict[str, tuple[tuple[str, str], ...]] = {
-    "spatial": (("scan.windows", "_fill_rows"),
+    "spatial": _WINDOWS + (("scan._kernels", "best_window_per_centre"),
+                           ("scan._kernels", "_replicate_maxima_blocks")),
+    "spacetime": _WINDOWS + (("scan._st_kernels", "observed_cylinders"),
+                             ("scan._st_kernels", "replicate_maxima_cyl")),
+    # the inquiry's focused scan and Stone's test: circles around one point, ordered by the
+    # window builder's sort, with the spatial kernels
+    "inquiry": (("scan.windows", "_sorted_candidates"),
                 ("scan._kernels", "best_window_per_centre"),
                 ("scan._kernels", "_replicate_maxima_blocks")),
-    "spacetime": (("scan.windows", "_fill_rows"),
-                  ("scan._st_kernels", "observed_cylinders"),
-                  ("scan._st_kernels", "replicate_maxima_cyl")),
 }
 """The jitted functions each kind of analysis calls from Python, as (module, name)."""
 
@@ -58,8 +64,8 @@ def is_cached(module: str, name: str) -> bool | None:
 
 
 def cold(kinds: Iterable[str] | str = KINDS) -> bool:
-    """True when a run of these kinds of analysis ("spatial", "spacetime") will compile kernels
-    first, i.e. some entry point has no cached code for its current source."""
+    """True when a run of these kinds of analysis ("spatial", "spacetime", "inquiry") will
+    compile kernels first, i.e. some entry point has no cached code for its current source."""
     if isinstance(kinds, str):
         kinds = (kinds,)
     points = dict.fromkeys(p for kind in kinds for p in ENTRY_POINTS[kind])
@@ -127,13 +133,28 @@ def _warm_spacetime(folder) -> None:
         spacetime_scan(data, model=model, analysis=analysis, n_replications=9, rng=0)
 
 
-_WARMERS: dict[str, Callable] = {"spatial": _warm_spatial, "spacetime": _warm_spacetime}
+def _warm_inquiry(folder) -> None:
+    from dataclasses import replace
+
+    from .inquiry.stats import focused_scan, stone_test
+    from .io.csv import read_csv
+
+    area = read_csv(_spatial_csv(folder), crs=None)
+    for a in (area, replace(area, expected=area.expected.copy(),
+                            population=area.population.copy())):
+        focused_scan(a, "L0", n_replications=9, rng=0)
+        stone_test(a, "L0", n_replications=9, rng=0)
+
+
+_WARMERS: dict[str, Callable] = {"spatial": _warm_spatial, "spacetime": _warm_spacetime,
+                                 "inquiry": _warm_inquiry}
 
 
 def warm(kinds: Iterable[str] = KINDS) -> dict[str, float]:
-    """Run a tiny analysis of each kind (both spatial models, read-only and writable arrays;
-    space-time Poisson, permutation, prospective and purely temporal) so that every kernel they
-    call is compiled and cached; returns the seconds each kind took."""
+    """Run a tiny analysis of each kind (both spatial models, read-only and writable arrays,
+    uint16 and uint32 counts; space-time Poisson, permutation, prospective and purely temporal;
+    the inquiry's focused scan and Stone's test) so that every kernel they call is compiled and
+    cached; returns the seconds each kind took."""
     import tempfile
 
     seconds = {}

@@ -48,7 +48,9 @@ class Param:
     """One parameter.
 
     name : the Python keyword.  flag : the command-line option (also the batch key, without its
-    dashes).  kind : "choice", "int", "float", "str", "bool" or "list".  default : the Python
+    dashes).  kind : "choice", "int", "float", "str", "bool", "list" (strings), "floats" or
+    "ints" (a tuple of numbers: ``low``/``high`` bound each entry, ``max_items`` their count; on
+    the command line comma-separated, "1.5,2,3").  default : the Python
     and CLI default.  choices : for "choice".  low/high : inclusive bounds for numbers, with
     ``low_open`` / ``high_open`` making them exclusive.  optional : None allowed.  fix : how to
     put a bad value right.
@@ -67,6 +69,7 @@ class Param:
     optional: bool = False
     fix: str | None = None
     metavar: str | None = None
+    max_items: int | None = None
     extra_invalid: tuple = field(default=(), compare=False)
 
     @property
@@ -98,6 +101,11 @@ class Param:
             text = "True or False"
         elif self.kind == "list":
             text = "a list of strings"
+        elif self.kind in ("floats", "ints"):
+            what = "numbers" if self.kind == "floats" else "whole numbers"
+            text = f"1 to {self.max_items} {what}" if self.max_items else f"a list of {what}"
+            if self.low is not None:
+                text += f", each {'>' if self.low_open else '>='} {_fmt(self.low)}"
         else:
             text = "a string"
         return text + (" or None" if self.optional else "")
@@ -121,12 +129,35 @@ class Param:
             ok = (isinstance(value, (list, tuple))
                   and all(isinstance(v, str) for v in value))
             value = tuple(value) if ok else value
+        elif self.kind in ("floats", "ints"):
+            ok, value = self._check_numbers(value)
         else:
             ok = isinstance(value, str)
         if not ok:
             raise ScanParameterError(name or self.name, self.allowed(), value, self.fix,
                                      flag=self.cli)
         return value
+
+    def _check_numbers(self, value) -> tuple[bool, Any]:
+        """A tuple of numbers (a list, tuple or comma-separated string) within the bounds."""
+        items = value
+        if isinstance(value, str):
+            try:
+                items = [float(v) for v in value.replace(" ", ",").split(",") if v.strip()]
+            except ValueError:
+                return False, value
+            if self.kind == "ints":
+                if not all(v.is_integer() for v in items):
+                    return False, value
+                items = [int(v) for v in items]
+        if not isinstance(items, (list, tuple, np.ndarray)) or len(items) == 0 or \
+                (self.max_items is not None and len(items) > self.max_items):
+            return False, value
+        good = _whole if self.kind == "ints" else _number
+        if not all(good(v) and self._in_range(v) for v in items):
+            return False, value
+        cast = int if self.kind == "ints" else float
+        return True, tuple(cast(v) for v in items)
 
     def _in_range(self, v) -> bool:
         if self.low is not None and (v <= self.low if self.low_open else v < self.low):
@@ -139,6 +170,13 @@ class Param:
     def invalid(self) -> tuple:
         """Values this parameter must refuse (generated for the tests)."""
         bad: list = ["nonsense"] if self.kind not in ("str", "choice") else [3.5]
+        if self.kind in ("floats", "ints"):
+            bad += [(), (self.low - 1,) if self.low is not None else ("x",)]
+            if self.kind == "ints":
+                bad.append((2.5,))
+            if self.max_items is not None:
+                bad.append((self.default[0],) * (self.max_items + 1))
+            return tuple(bad) + ((None,) if not self.optional else ()) + self.extra_invalid
         if self.kind == "choice":
             bad.append("no-such-" + self.name)
         if self.kind in ("int", "float"):
@@ -177,6 +215,20 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        "largest window radius: coordinate units, km for latlong (default: none)",
        low=0.0, low_open=True, optional=True, metavar="R",
        fix="give a positive distance in the coordinates' units (km for latlong)"),
+    _p("shape", "choice", "circle",
+       "window shape: circle, or ellipse (the circle and SaTScan's ellipses around every "
+       "centre; Cartesian coordinates only)", choices=("circle", "ellipse")),
+    _p("ellipse_shapes", "floats", (1.5, 2, 3, 4, 5),
+       "ellipse shapes (major axis / minor axis, each >= 1), with --shape ellipse", low=1.0,
+       max_items=10, metavar="S,S,...",
+       fix="SaTScan's default is 1.5,2,3,4,5 (at most 10 shapes)"),
+    _p("ellipse_angles", "ints", (4, 6, 9, 12, 15),
+       "number of angles of each ellipse shape (pi k / n, k = 0..n-1), with --shape ellipse",
+       low=1, high=360, max_items=10, metavar="N,N,...",
+       fix="SaTScan's default is 4,6,9,12,15 (one entry per shape)"),
+    _p("non_compactness_penalty", "choice", "medium",
+       "ellipses: SaTScan's non-compactness penalty (4s/(1+s)^2)^a on the test statistic, "
+       "a = 0 (none), 1/2 (medium) or 1 (strong)", choices=("none", "medium", "strong")),
     _p("min_cases", "int", 2, "fewest cases in a high-rate cluster (SaTScan's default 2)",
        low=1, high=MAX_COUNT, metavar="N"),
     _p("max_temporal_fraction", "float", 0.5,
@@ -325,6 +377,12 @@ def _cli_type(p: Param) -> Callable[[str], Any]:
     def convert(text: str):
         if p.optional and text.lower() in ("none", ""):
             return None
+        if p.kind in ("floats", "ints"):
+            try:
+                return p.check(text)
+            except ScanParameterError as exc:
+                raise argparse.ArgumentTypeError(
+                    "must be " + str(exc).split(" must be ", 1)[-1]) from None
         try:
             if p.kind == "int":
                 value = float(text) if any(ch in text.lower() for ch in ".e") else int(text)
@@ -356,7 +414,8 @@ def add_option(group, name: str, *, choices: Iterable[str] | None = None, defaul
     d = p.default if default is None else default
     text = help or p.help
     if "(default" not in text:
-        text += " (default: %(default)s)"
+        text += (" (default: " + ",".join(f"{v:g}" for v in d) + ")"
+                 if p.kind in ("floats", "ints") else " (default: %(default)s)")
     if p.kind == "choice":
         group.add_argument(p.cli, dest=name, choices=tuple(choices or p.choices), default=d,
                            help=text, **kwargs)

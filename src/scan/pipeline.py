@@ -19,7 +19,7 @@ import numpy as np
 
 from .result import (Cluster, EarlyTermination, GiniResult, ScanResult, Section,
                      gumbel_p_value, monte_carlo_p_value, relative_risk)
-from .windows import Windows, window_radius
+from .windows import Windows, window_geometry
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +105,15 @@ def build_cluster(analysis: Analysis, windows: Windows, rank: int, k: int,
     centre = int(windows.centre[row])
     if analysis.whole_area:
         cx, cy = (float(v) for v in data.coords.mean(axis=0))
-        centre_id, radius = "(whole area)", 0.0
+        centre_id, geometry = "(whole area)", {"radius": 0.0}
     else:
         cx, cy = windows.centre_of(row, data.coords)
         centre_id = str(data.ids[centre]) if centre >= 0 else "(focus)"
-        radius = window_radius(data.coords, data.coordinates, (cx, cy), members)
+        geometry = window_geometry(windows, row, data.coords, data.coordinates, (cx, cy),
+                                   members)
     p = monte_carlo_p_value(statistic, null) if p_value is None else p_value
     return Cluster(
-        rank=rank, center=centre_id, center_index=centre, radius=radius,
+        rank=rank, center=centre_id, center_index=centre, **geometry,
         members=tuple(str(v) for v in data.ids[members]), member_indices=members,
         population=float(data.population[members].sum()), observed=c, expected=e,
         relative_risk=relative_risk(c, e, analysis.total_cases), llr=candidates.llr(k),

@@ -74,8 +74,12 @@ class Cluster:
     center : id of the centre location ("(focus)" for a focused window centred on a point,
     "(whole area)" for the purely temporal scan); center_index its index (-1 for those);
     center_x, center_y : the centre's coordinates.  radius : distance from the centre to the
-    farthest member (coordinate units; km for latitude/longitude).  shape : ratio of the
-    window's axes (1 for circles); angle : its orientation in degrees.  members /
+    farthest member (coordinate units; km for latitude/longitude); for an elliptic analysis the
+    semi-minor axis.  shape : ratio of the window's axes (1 for circles); angle : direction of
+    the major axis in degrees, counter-clockwise from +x, in (-90, 90] as SaTScan reports it.
+    semi_minor, semi_major : the ellipse's axes in an elliptic analysis (SaTScan's E_MINOR,
+    the transformed distance to the farthest member, and E_MAJOR = E_MINOR x shape; for a
+    circle both are its radius), None otherwise.  members /
     member_indices : the locations inside.  population, observed, expected : totals inside
     (over the time window for space-time scans).  relative_risk : risk inside over risk
     outside; llr : log-likelihood ratio; test_statistic : what the replicate maxima are
@@ -105,6 +109,8 @@ class Cluster:
     center_y: float = math.nan
     shape: float = 1.0
     angle: float = 0.0
+    semi_minor: float | None = None
+    semi_major: float | None = None
     iteration: int = 1
     start: Any = None
     end: Any = None
@@ -131,6 +137,9 @@ class Cluster:
             "test_statistic": self.test_statistic, "p_value": self.p_value,
             "gumbel_p_value": self.gumbel_p_value,
         }
+        if self.semi_minor is not None:
+            d["semi_minor"] = self.semi_minor
+            d["semi_major"] = self.semi_major
         if self.start is not None:
             d["start"] = str(self.start)
             d["end"] = str(self.end)
@@ -457,9 +466,9 @@ class ScanResult:
 
 
 CLUSTER_COLUMNS = ("rank", "center", "center_x", "center_y", "radius", "shape", "angle",
-                   "iteration", "n_locations", "population", "observed", "expected",
-                   "observed_over_expected", "relative_risk", "llr", "test_statistic", "p_value",
-                   "gumbel_p_value", "members")
+                   "semi_minor", "semi_major", "iteration", "n_locations", "population",
+                   "observed", "expected", "observed_over_expected", "relative_risk", "llr",
+                   "test_statistic", "p_value", "gumbel_p_value", "members")
 """The first columns of the clusters table, in order; other fields follow."""
 
 

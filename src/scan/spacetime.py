@@ -56,7 +56,7 @@ from .errors import ScanParameterError
 from .montecarlo import Backend, Progress
 from .pipeline import Candidates
 from .timeline import DAYS_PER_UNIT, max_temporal_intervals
-from .windows import Windows
+from .windows import ELLIPSE_ANGLES, ELLIPSE_SHAPES, Windows, best_row_per_centre
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ class SpaceTimeAnalysis:
     secondary_time: str = "satscan"
     null_first_end: int | None = None
     max_len_end: np.ndarray | None = None
+    scale: np.ndarray | None = None   # per window row: the non-compactness penalty (ellipses)
 
     @property
     def name(self) -> str:
@@ -181,7 +182,7 @@ class SpaceTimeAnalysis:
         ex_size, ex_t1, ex_t2 = (np.zeros((n, cap), dtype=np.int64) for _ in range(3))
         top_hi = T if self.secondary_time == "corrected" else T - 1
         first_met = self.whole_area and self.secondary_time == "satscan"
-        scale = row_scale(windows)
+        scale = row_scale(windows, self.scale)
         SK.observed_cylinders(windows.offsets, windows.neighbors,
                               np.ascontiguousarray(_prefix(self.cases)[:, tw.points]),
                               np.ascontiguousarray(_prefix(self.expected)[:, tw.points]),
@@ -189,21 +190,31 @@ class SpaceTimeAnalysis:
                               self.direction_code, self.min_cases, scale, extras, top_hi,
                               first_met, llr, size, t1, t2, n_extra, ex_stat, ex_size, ex_t1,
                               ex_t2)
-        scale_out = None if np.all(scale == 1.0) else scale
-        if not extras or not n_extra.any():
-            return Candidates(statistic=llr, size=size, t1=t1, t2=t2, scale=scale_out)
-        # each row's best cylinder, then its extra ones (most likely first, then fewer
-        # locations): candidates of one centre stay together, centres in row order
-        has = np.arange(cap)[None, :] < n_extra[:, None]
-        rows = np.concatenate([np.arange(n), np.nonzero(has)[0]])
-        kind = np.concatenate([np.zeros(n), np.ones(int(has.sum()))])
-        stat = np.concatenate([llr, ex_stat[has]])
-        sizes = np.concatenate([size, ex_size[has]])
-        order = np.lexsort((sizes, -stat, kind, rows))
+        # each centre's best row across the circle and the ellipses (SaTScan's choice)
+        chosen = best_row_per_centre(windows, llr, size, penalised=self.scale is not None,
+                                     rule="spacetime" if self.analysis == "retrospective"
+                                     else "spatial")
+        rows = np.arange(n) if chosen is None else chosen
+        if not extras or not n_extra[rows].any():
+            if chosen is None:
+                return Candidates(statistic=llr, size=size, t1=t1, t2=t2, scale=self.scale)
+            return Candidates(statistic=llr[rows], size=size[rows], t1=t1[rows], t2=t2[rows],
+                              scale=self.scale, row=rows)
+        # each chosen row's best cylinder, then its extra ones (most likely first, then fewer
+        # locations): candidates of one centre stay together, centres in row order.  (With
+        # ellipses SaTScan takes the extras from its last shape's table; scan from the chosen
+        # row: see the README's differences.)
+        has = np.zeros((n, cap), dtype=bool)
+        has[rows] = np.arange(cap)[None, :] < n_extra[rows][:, None]
+        all_rows = np.concatenate([rows, np.nonzero(has)[0]])
+        kind = np.concatenate([np.zeros(len(rows)), np.ones(int(has.sum()))])
+        stat = np.concatenate([llr[rows], ex_stat[has]])
+        sizes = np.concatenate([size[rows], ex_size[has]])
+        order = np.lexsort((sizes, -stat, kind, all_rows))
         return Candidates(statistic=stat[order], size=sizes[order],
-                          t1=np.concatenate([t1, ex_t1[has]])[order],
-                          t2=np.concatenate([t2, ex_t2[has]])[order], scale=scale_out,
-                          row=rows[order].astype(np.int64))
+                          t1=np.concatenate([t1[rows], ex_t1[has]])[order],
+                          t2=np.concatenate([t2[rows], ex_t2[has]])[order], scale=self.scale,
+                          row=all_rows[order].astype(np.int64))
 
     def null_problem(self, windows: Windows, entropy: int):
         from . import _st_kernels as SK
@@ -233,7 +244,7 @@ class SpaceTimeAnalysis:
             min_cases=self.min_cases, null_kind=null_kind, prob=prob, alias=alias,
             case_loc=np.ascontiguousarray(case_loc, dtype=np.int64),
             case_time=np.ascontiguousarray(case_time, dtype=np.int64), entropy=entropy,
-            scale=row_scale(windows), direction=self.direction_code,
+            scale=row_scale(windows, self.scale), direction=self.direction_code,
             max_len_end=self.max_len_end if adjusted else None,
             strata=strata if strata is not None and len(strata) > 2 else None)
 
@@ -441,7 +452,9 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                    secondary_time: SecondaryTime = "satscan", drop_p_one: bool = False,
                    iterative: bool = False, iterative_max: int = 10,
                    iterative_cutoff: float = 0.05, early_termination: bool = False,
-                   early_termination_threshold: int | None = None):
+                   early_termination_threshold: int | None = None,
+                   shape: str = "circle", ellipse_shapes=ELLIPSE_SHAPES,
+                   ellipse_angles=ELLIPSE_ANGLES, non_compactness_penalty: str = "medium"):
     """Space-time (or purely temporal) scan with Monte Carlo inference.
 
     Parameters
@@ -495,6 +508,12 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
         As for :func:`scan.circular_scan`; SaTScan offers it for the space-time permutation
         model and the purely temporal scan (the permutation model removes the cluster's
         locations over the whole study period).
+    shape, ellipse_shapes, ellipse_angles, non_compactness_penalty
+        As for :func:`scan.circular_scan` (ellipses are cylinders' spatial windows too; they
+        do not apply to the purely temporal analysis).  A retrospective analysis picks each
+        centre's best cylinder across the penalised shapes by the highest test statistic,
+        then the fewer locations (SaTScan's rule for retrospective space-time scans); a
+        prospective one as the purely spatial scan does.
 
     Returns
     -------
@@ -514,7 +533,8 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
     from .montecarlo import normalise_seed
     from .params import check_all
     from .pipeline import Inference, check_inference, run
-    from .windows import build_windows
+    from .spatial import window_parameters
+    from .windows import build_windows, check_ellipse_settings
 
     if not isinstance(data, SpaceTimeData):
         raise ScanParameterError("data", "a SpaceTimeData", type(data).__name__,
@@ -536,8 +556,12 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                        drop_p_one=drop_p_one, iterative=iterative,
                        iterative_max=iterative_max, iterative_cutoff=iterative_cutoff,
                        early_termination=early_termination,
-                       early_termination_threshold=early_termination_threshold),
+                       early_termination_threshold=early_termination_threshold, shape=shape,
+                       ellipse_shapes=ellipse_shapes, ellipse_angles=ellipse_angles,
+                       non_compactness_penalty=non_compactness_penalty),
                   choices={"model": models.models_for("spacetime")})
+    if analysis != "temporal":
+        check_ellipse_settings(shape, ellipse_shapes, ellipse_angles, data.coordinates)
     inference = Inference(**{k: p[k] for k in Inference.KEYWORDS if k in p})
     check_inference(inference, analysis=analysis, model=model,
                     n_replications=p["n_replications"])
@@ -586,25 +610,31 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
             p["max_temporal_fraction"], p["max_temporal_length"])
     expected = np.ascontiguousarray(m.cell_expected(data), dtype=np.float64)
     cases = np.ascontiguousarray(data.cases, dtype=np.float64)
+
+    def spatial_windows(d, e) -> Windows:
+        """The circles (and ellipses) of the cylinders.  SaTScan: when adjusting for earlier
+        analyses they are capped by distance only (zero weights never reach the population
+        cap)."""
+        weights = np.zeros(d.n_locations) if adjust else e.sum(axis=1)
+        return build_windows(d.coords, weights, coordinates=d.coordinates,
+                             max_population_fraction=p["max_population_fraction"],
+                             max_radius=p["max_radius"], shape=p["shape"],
+                             ellipse_shapes=p["ellipse_shapes"],
+                             ellipse_angles=p["ellipse_angles"])
+
     if analysis == "temporal":     # the whole area is one location, scanned in one window
         expected = expected.sum(axis=0, keepdims=True)
         cases = cases.sum(axis=0, keepdims=True)
         windows = Windows.single([0])
-    elif adjust:
-        # SaTScan: with the adjustment the circles are capped by distance only; zero weights
-        # never reach the population cap
-        windows = build_windows(data.coords, np.zeros(data.n_locations),
-                                coordinates=data.coordinates, max_radius=p["max_radius"])
     else:
-        windows = build_windows(data.coords, expected.sum(axis=1), coordinates=data.coordinates,
-                                max_population_fraction=p["max_population_fraction"],
-                                max_radius=p["max_radius"])
+        windows = spatial_windows(data, expected)
     st = SpaceTimeAnalysis(data=data, model=m, analysis=analysis, cases=cases,
                            expected=expected, min_len=p["min_temporal_length"],
                            max_len=int(max_len), min_cases=p["min_cases"],
                            n_earlier_analyses=p["n_earlier_analyses"], direction=direction,
                            secondary_time=secondary_time, null_first_end=null_first_end,
-                           max_len_end=max_len_end)
+                           max_len_end=max_len_end,
+                           scale=windows.penalty(p["non_compactness_penalty"]))
     estimate = estimate_work(st, windows, p["n_replications"],
                              p["threads"] if backend == "threads" else None)
     log.info(estimate.text())
@@ -627,6 +657,7 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
         "secondary_time": secondary_time if st.temporal_secondary else "ignore",
         "estimated_seconds": round(estimate.seconds, 3),
         "estimated_memory_bytes": estimate.memory_bytes,
+        **window_parameters(windows, p["non_compactness_penalty"]),
     }
     if adjust:
         parameters.update(adjust_earlier_analyses=True,
@@ -639,13 +670,8 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
         parameters["covariate_strata"] = list(data.extra.get("strata_names", ()))
 
     def make_windows(a: SpaceTimeAnalysis) -> Windows:
-        """The circles of the data left by an iterative scan (as built above)."""
-        if a.whole_area:
-            return windows
-        weights = np.zeros(a.data.n_locations) if adjust else a.expected.sum(axis=1)
-        return build_windows(a.data.coords, weights, coordinates=a.data.coordinates,
-                             max_population_fraction=p["max_population_fraction"],
-                             max_radius=p["max_radius"])
+        """The windows of the data left by an iterative scan (as built above)."""
+        return windows if a.whole_area else spatial_windows(a.data, a.expected)
 
     return run(st, windows, n_replications=p["n_replications"], seed=seed,
                parameters=parameters, backend=backend, threads=threads,

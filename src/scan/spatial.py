@@ -2,6 +2,7 @@
 point :func:`circular_scan`."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Literal
@@ -15,13 +16,16 @@ from .montecarlo import Backend, Progress, normalise_seed, null_problem
 from .params import check_all
 from .pipeline import Candidates, Inference, check_inference, run
 from .result import ScanResult
-from .windows import Windows, build_windows
+from .windows import (ELLIPSE_ANGLES, ELLIPSE_SHAPES, Windows, best_row_per_centre,
+                      build_windows, check_ellipse_settings)
 
 Model = Literal["poisson", "bernoulli"]
 Direction = Literal["high", "low", "both"]
 Criterion = Literal["no-overlap", "no-centres-in-others", "no-centres-in-more-likely",
                     "no-centres-in-less-likely", "no-pairs-of-centres", "none"]
+Shape = Literal["circle", "ellipse"]
 DaskMode = Literal["replications", "centres"]
+Penalty = Literal["none", "medium", "strong"]
 
 
 def model_arrays(area: StudyArea, model: str) -> tuple[np.ndarray, float, float]:
@@ -56,6 +60,7 @@ class SpatialAnalysis:
     min_cases: int
     name: str = "purely spatial"
     whole_area: bool = False
+    scale: np.ndarray | None = None   # per window row: the non-compactness penalty (ellipses)
 
     @property
     def total_cases(self) -> float:
@@ -66,16 +71,20 @@ class SpatialAnalysis:
 
     def observed(self, windows: Windows) -> Candidates:
         weights, C, W = self.weights()
-        llr, size = best_windows(windows, weights, self.data.cases, C, W, self.model.name,
-                                 self.direction, self.min_cases)
-        return Candidates(statistic=llr, size=size)
+        stat, size = best_windows(windows, weights, self.data.cases, C, W, self.model.name,
+                                  self.direction, self.min_cases, self.scale)
+        rows = best_row_per_centre(windows, stat, size, penalised=self.scale is not None)
+        if rows is None:
+            return Candidates(statistic=stat, size=size, scale=self.scale)
+        return Candidates(statistic=stat[rows], size=size[rows], scale=self.scale, row=rows)
 
     def null_problem(self, windows: Windows, entropy: int):
         from . import _kernels as K
 
         weights, C, _ = self.weights()
         return null_problem(windows, weights, C, self.data.population, self.model.llr,
-                            K.DIRECTION_CODES[self.direction], entropy, self.min_cases)
+                            K.DIRECTION_CODES[self.direction], entropy, self.min_cases,
+                            self.scale)
 
     def members(self, windows: Windows, row: int, size: int) -> np.ndarray:
         return windows.members(row, size)
@@ -86,6 +95,15 @@ class SpatialAnalysis:
 
     def cluster_fields(self, time_window, p_value: float) -> dict:
         return {}
+
+
+def window_parameters(windows: Windows, penalty: str) -> dict:
+    """The elliptic settings for result.json (nothing for circles, whose parameters are
+    unchanged)."""
+    if not windows.elliptic:
+        return {}
+    return {"shape": "ellipse", "ellipse_shapes": list(windows.ellipse_shapes),
+            "ellipse_angles": list(windows.ellipse_angles), "non_compactness_penalty": penalty}
 
 
 def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direction = "high",
@@ -99,6 +117,8 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
                   gini_cutoff: float = 0.05, iterative: bool = False, iterative_max: int = 10,
                   iterative_cutoff: float = 0.05, early_termination: bool = False,
                   early_termination_threshold: int | None = None,
+                  shape: Shape = "circle", ellipse_shapes=ELLIPSE_SHAPES,
+                  ellipse_angles=ELLIPSE_ANGLES, non_compactness_penalty: Penalty = "medium",
                   windows: Windows | None = None,
                   dask_mode: DaskMode = "replications") -> ScanResult:
     """Purely spatial circular scan with Monte Carlo inference.
@@ -150,14 +170,32 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
         SaTScan's sequential Monte Carlo: stop when the threshold (default (R + 1) // 20)
         number of replicate statistics exceed the most likely cluster's; its p-value is then
         threshold / replications run.
+    shape : {"circle", "ellipse"}
+        "circle" (default) or "ellipse": SaTScan's elliptic window, the circle and every
+        ellipse of ``ellipse_shapes`` x ``ellipse_angles`` around each centre (Cartesian
+        coordinates only; see :mod:`scan.windows`).  Each centre's candidate cluster is its
+        best window across the shapes, chosen as SaTScan does.  Clusters report ``shape``
+        (1 for circles), ``angle`` (degrees, in (-90, 90]) and the axes ``semi_minor`` /
+        ``semi_major``; their ``radius`` is then the semi-minor axis, which ``max_radius``
+        caps.
+    ellipse_shapes : tuple of float
+        Ratios major / minor axis, each >= 1 (SaTScan's default 1.5, 2, 3, 4, 5).
+    ellipse_angles : tuple of int
+        Number of angles of each shape: angles ``pi k / n``, k = 0..n-1 (default 4, 6, 9, 12,
+        15; 46 ellipses, so 47 windows per centre and size).
+    non_compactness_penalty : {"none", "medium", "strong"}
+        SaTScan's penalty on elongated windows (default "medium", SaTScan's): the test statistic
+        of a window of shape s is its LLR x ``(4 s / (1 + s)^2) ^ a`` with a = 0, 1/2 or 1.  It
+        ranks windows and is what the replicate maxima are compared with; clusters report both
+        ``llr`` (unpenalised) and ``test_statistic``.
     windows : Windows, optional
         Pre-built windows (:func:`scan.windows.build_windows`) to reuse across scans.
     dask_mode : {"replications", "centres"}
         With ``backend="dask"``: "replications" (default) sends every worker all the windows
         and splits the replications; "centres" has each worker build and keep only the windows
         of its share of the centres (memory per worker about 1/workers, for national data),
-        with bit-identical results (:func:`scan.distributed.centre_partitioned_scan`; not with
-        ``gini`` or ``iterative``, which rebuild windows on the driver).
+        with bit-identical results (:func:`scan.distributed.centre_partitioned_scan`; circles
+        only, and not with ``gini`` or ``iterative``, which rebuild windows on the driver).
 
     Returns
     -------
@@ -184,17 +222,19 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
                        gini=gini, gini_collections=gini_collections, gini_cutoff=gini_cutoff,
                        iterative=iterative, iterative_max=iterative_max,
                        iterative_cutoff=iterative_cutoff, early_termination=early_termination,
-                       early_termination_threshold=early_termination_threshold,
-                       dask_mode=dask_mode),
+                       early_termination_threshold=early_termination_threshold, shape=shape,
+                       ellipse_shapes=ellipse_shapes, ellipse_angles=ellipse_angles,
+                       non_compactness_penalty=non_compactness_penalty, dask_mode=dask_mode),
                   choices={"model": models.models_for("spatial")})
     if dask_mode == "centres" and (backend != "dask" or windows is not None or gini
-                                   or iterative):
+                                   or iterative or shape != "circle"):
         raise ScanParameterError("dask_mode", "'replications' unless backend='dask', the "
-                                 "windows are left to the workers and neither gini nor "
+                                 "windows are circles left to the workers and neither gini nor "
                                  "iterative is asked for", dask_mode,
-                                 "pass backend='dask' (CLI --backend dask) and no windows; the "
-                                 "Gini collections and the iterative scan need every window in "
-                                 "one process", flag="--dask-mode")
+                                 "pass backend='dask' (CLI --backend dask) and no windows; "
+                                 "ellipses, the Gini collections and the iterative scan need "
+                                 "every window in one process", flag="--dask-mode")
+    check_ellipse_settings(shape, ellipse_shapes, ellipse_angles, area.coordinates)
     inference = Inference(**{k: p[k] for k in Inference.KEYWORDS})
     check_inference(inference, analysis="spatial", model=model,
                     n_replications=p["n_replications"],
@@ -221,17 +261,24 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
     t0 = time.perf_counter()
 
     def make_windows(a: SpatialAnalysis) -> Windows:
+        """The windows of ``a``'s data (again at each iteration of an iterative scan: the rows,
+        and so the penalty of each, stay the same)."""
         return build_windows(a.data.coords, a.weights()[0], coordinates=a.data.coordinates,
                              max_population_fraction=p["max_population_fraction"],
-                             max_radius=p["max_radius"])
+                             max_radius=p["max_radius"], shape=p["shape"],
+                             ellipse_shapes=p["ellipse_shapes"],
+                             ellipse_angles=p["ellipse_angles"])
 
     if windows is None:
         windows = make_windows(analysis)
     timings = {"windows_s": time.perf_counter() - t0}
+    analysis = dataclasses.replace(analysis,
+                                   scale=windows.penalty(p["non_compactness_penalty"]))
     parameters = {
         "analysis": analysis.name, "model": model, "direction": direction,
         "max_population_fraction": p["max_population_fraction"], "max_radius": p["max_radius"],
         "n_replications": p["n_replications"], "min_cases": p["min_cases"],
+        **window_parameters(windows, p["non_compactness_penalty"]),
     }
     return run(analysis, windows, n_replications=p["n_replications"], seed=seed,
                parameters=parameters, backend=backend, threads=threads,

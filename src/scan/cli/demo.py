@@ -36,7 +36,7 @@ def run(args) -> int:
               f"{areas['population'].sum():,.0f}, {areas['cancer'].sum():,} cancer "
               "registrations; expected counts standardised for age band x sex.")
     with progress_bar(args.n_replications, not args.quiet) as progress:
-        compile_notice("spatial", progress)
+        compile_notice(("spatial", "inquiry"), progress)
         result = run_demo(args.out, n_replications=args.n_replications, rng=args.rng,
                           threads=args.threads, progress=progress)
     finish(result, args)

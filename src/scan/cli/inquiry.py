@@ -118,7 +118,7 @@ def run(args) -> int:
 
     check_out(args.out)
     _check_files(args)
-    compile_notice("spatial")
+    compile_notice(("spatial", "inquiry"))
     crs = DEFAULT_CRS if args.crs is None else (None if args.crs == "none" else args.crs)
     with _lazy_bar(args.n_replications, not args.quiet) as progress:
         d = write_inquiry(

@@ -45,6 +45,8 @@ def add_parser(sub):
                     "max_temporal_length", "min_temporal_length", "n_earlier_analyses",
                     "prospective_start", "adjust_earlier_analyses"))
     add_window_options(p)
+    e = p.add_argument_group("elliptic windows (SaTScan's; Cartesian coordinates only)")
+    add_options(e, ("shape", "ellipse_shapes", "ellipse_angles", "non_compactness_penalty"))
     add_inference_options(p)
     r = p.add_argument_group("secondary clusters, iterative scan and early termination")
     add_options(r, ("secondary", "drop_p_one", "iterative", "iterative_max",

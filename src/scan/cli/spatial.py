@@ -58,6 +58,8 @@ def add_parser(sub):
                         "analysis setting come from it (the inference and output options "
                         "still apply)")
     add_window_options(p)
+    e = p.add_argument_group("elliptic windows (SaTScan's; Cartesian coordinates only)")
+    add_options(e, ("shape", "ellipse_shapes", "ellipse_angles", "non_compactness_penalty"))
     add_inference_options(p)
     r = p.add_argument_group("secondary clusters, iterative scan and early termination")
     add_options(r, ("secondary", "drop_p_one", "gini", "gini_collections", "gini_cutoff",

@@ -56,8 +56,8 @@ Files
 """
 from __future__ import annotations
 
-import functools
 import logging
+import functools
 import math
 import os
 import time
@@ -107,9 +107,15 @@ def _lonlat_transformer(area):
     """(x, y) in the data's CRS -> (lon, lat), or None when the data are lon/lat already."""
     if area.coordinates == "latlong":
         return None
-    from .._crs import transformer
+    return _transformer(str(area.crs), WGS84)
 
-    return transformer(area.crs, WGS84)   # built once per process (a PROJ database read)
+
+@functools.lru_cache(maxsize=16)
+def _transformer(source: str, target: str):
+    """A pyproj Transformer, made once per pair of CRSs (making one takes tens of ms)."""
+    import pyproj
+
+    return pyproj.Transformer.from_crs(source, target, always_xy=True)
 
 
 @functools.lru_cache(maxsize=1)
@@ -122,9 +128,10 @@ def _geod():
     return pyproj.Geod(a=r, b=r)
 
 
+@functools.lru_cache(maxsize=8)
 def study_extent(area) -> float:
     """Diagonal of the locations' bounding box: coordinate units, km for latitude/longitude
-    (1 when every location is at one place)."""
+    (1 when every location is at one place); computed once per study area."""
     xy = np.asarray(area.coords, dtype=np.float64)
     lo, hi = xy.min(axis=0), xy.max(axis=0)
     if area.coordinates == "latlong":
@@ -347,9 +354,8 @@ def _column(values) -> np.ndarray:
 
 def _fields(table) -> tuple[list[str], list[np.ndarray]]:
     """Names and columns of a DataFrame or of a mapping name -> array."""
-    names = [str(c) for c in (table.columns if hasattr(table, "columns") else table)]
-    return names, [_column(table[c]) for c in (table.columns if hasattr(table, "columns")
-                                                else table)]
+    keys = list(table.columns if hasattr(table, "columns") else table)
+    return [str(c) for c in keys], [_column(table[c]) for c in keys]
 
 
 def _names(area):

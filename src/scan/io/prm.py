@@ -2,7 +2,6 @@
 analysis (data and keyword arguments)."""
 from __future__ import annotations
 
-import inspect
 import logging
 import math
 import re
@@ -367,12 +366,6 @@ class _Prm:
             self.unsupported("ReportHierarchicalClusters", "n",
                              "set it to y (scan reports every cluster; keep the first)")
 
-    def optional(self, function, kwargs, key, value, keyword, fix):
-        """Pass ``keyword=value`` when ``function`` takes it, else refuse ``key``."""
-        if keyword in inspect.signature(function).parameters:
-            kwargs[keyword] = value
-        else:
-            self.unsupported(key, self.raw.get(key), fix)
 
 
 def satscan_prm_spacetime(prm, *, base_dir=None) -> tuple[SpaceTimeData, dict]:
@@ -404,9 +397,7 @@ def satscan_prm_spacetime(prm, *, base_dir=None) -> tuple[SpaceTimeData, dict]:
         f.unsupported("ModelType", s.get("ModelType"), "use 0 (Poisson) or 2 (space-time "
                       "permutation)")
     f.low_rate_minimum()
-    if s.get("SpatialWindowShapeType", "circular") != "circular":
-        f.unsupported("SpatialWindowShapeType", "elliptic", "only circles (0) are implemented")
-    for key in ("IncludePurelyTemporal", "IncludePurelySpatial", "IterativeScan"):
+    for key in ("IncludePurelyTemporal", "IncludePurelySpatial"):
         if s.get(key):
             f.unsupported(key, "y", "set it to n")
     for key in ("TimeTrendAdjustmentType", "SpatialAdjustmentType"):
@@ -473,7 +464,42 @@ def satscan_prm_spacetime(prm, *, base_dir=None) -> tuple[SpaceTimeData, dict]:
         kwargs.update(adjust_earlier_analyses=True,
                       prospective_start=str(s["ProspectiveStartDate"]))
         kwargs.pop("max_population_fraction")
+    kwargs.update(_feature_keywords(f, spatial=False))
     return st, kwargs
+
+
+def _feature_keywords(f: _Prm, *, spatial: bool) -> dict:
+    """The keywords of SaTScan's optional features a .prm switches on: elliptic windows and
+    the non-compactness penalty, early termination (PValueReportType=2), the iterative scan,
+    and (purely spatial) Gini clusters."""
+    s = f.s
+    out: dict = {}
+    elliptic = s.get("SpatialWindowShapeType", "circular") == "elliptic"
+    if elliptic and not f.raw.get("EllipseAngles", "").strip():
+        # SaTScan 10.3 reads no angles and so scans circles only (satscan-rules-spatial §1)
+        log.warning("%s: SpatialWindowShapeType=1 without EllipseAngles: SaTScan scans "
+                    "circles only, and so does scan", f.prm)
+        elliptic = False
+    if elliptic:
+        out.update(shape="ellipse",
+                   ellipse_shapes=tuple(s.get("EllipseShapes", (1.5, 2.0, 3.0, 4.0, 5.0))),
+                   ellipse_angles=tuple(int(a) for a in s.get("EllipseAngles",
+                                                              (4, 6, 9, 12, 15))),
+                   non_compactness_penalty=s.get("NonCompactnessPenalty", "medium"))
+    if s.get("PValueReportType", "default") == "early termination":
+        out["early_termination"] = True
+        if s.get("EarlyTerminationThreshold", 50) != 50:
+            out["early_termination_threshold"] = s["EarlyTerminationThreshold"]
+    if s.get("IterativeScan"):
+        out.update(iterative=True,
+                   iterative_max=max(1, s.get("IterativeScanMaxIterations", 10)),
+                   iterative_cutoff=s.get("IterativeScanMaxPValue", 0.05))
+    if s.get("ReportGiniClusters"):
+        if not spatial:
+            f.unsupported("ReportGiniClusters", "y", "Gini clusters are purely spatial: set "
+                          "it to n (SaTScan ignores it here)")
+        out["gini"] = True
+    return out
 
 
 def satscan_prm_spatial(prm, *, base_dir=None):
@@ -498,7 +524,6 @@ def satscan_prm_spatial(prm, *, base_dir=None):
     meta-locations files, power evaluations) raises ScanParameterError.  In a file SaTScan 10
     wrote, a key under the wrong [Section] keeps its default, as in SaTScan.
     """
-    from ..spatial import circular_scan
     from .satscan import read_satscan_data, spatial_study_area
 
     f = _Prm(prm, base_dir)
@@ -555,37 +580,7 @@ def satscan_prm_spatial(prm, *, base_dir=None):
         kwargs["direction"] = f.direction()
     f.radius(kwargs)
     f.secondary(kwargs)
-    if s.get("SpatialWindowShapeType", "circular") == "elliptic":
-        for key, keyword, value in (
-                ("SpatialWindowShapeType", "shape", "ellipse"),
-                ("EllipseShapes", "ellipse_shapes", s.get("EllipseShapes",
-                                                          (1.5, 2.0, 3.0, 4.0, 5.0))),
-                ("EllipseAngles", "ellipse_angles", tuple(int(a) for a in s.get(
-                    "EllipseAngles", (4, 6, 9, 12, 15)))),
-                ("NonCompactnessPenalty", "non_compactness_penalty",
-                 s.get("NonCompactnessPenalty", "medium"))):
-            f.optional(circular_scan, kwargs, key, value, keyword,
-                       "this version of scan scans circles only: use 0")
-    report = s.get("PValueReportType", "default")
-    if report == "early termination":
-        f.optional(circular_scan, kwargs, "PValueReportType", True, "early_termination",
-                   "this version of scan has no early termination: use 1")
-        if s.get("EarlyTerminationThreshold", 50) != 50:
-            f.optional(circular_scan, kwargs, "EarlyTerminationThreshold",
-                       s["EarlyTerminationThreshold"], "early_termination_threshold",
-                       "use the default threshold of 50")
-    if s.get("IterativeScan"):
-        f.optional(circular_scan, kwargs, "IterativeScan", True, "iterative",
-                   "this version of scan has no iterative scan: set it to n")
-        f.optional(circular_scan, kwargs, "IterativeScanMaxIterations",
-                   max(1, s.get("IterativeScanMaxIterations", 0)), "iterative_max",
-                   "this version of scan has no iterative scan")
-        f.optional(circular_scan, kwargs, "IterativeScanMaxPValue",
-                   s.get("IterativeScanMaxPValue", 0.05), "iterative_cutoff",
-                   "this version of scan has no iterative scan")
-    if s.get("ReportGiniClusters"):
-        f.optional(circular_scan, kwargs, "ReportGiniClusters", True, "gini",
-                   "this version of scan has no Gini clusters: set it to n")
+    kwargs.update(_feature_keywords(f, spatial=True))
     return area, kwargs
 
 

@@ -46,7 +46,16 @@ def _json_default(value):
 
 
 def _finite(value):
-    """JSON has no Infinity or NaN: write them as null."""
+    """JSON has no Infinity or NaN: write them as null (numpy floats too)."""
+    kind = type(value)
+    if kind is float or kind is np.float64:
+        return value if math.isfinite(value) else None
+    if kind is dict:
+        return {k: _finite(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        if all(type(v) is float and math.isfinite(v) for v in value):
+            return value            # a coordinate pair or a list of numbers: as it is
+        return [_finite(v) for v in value]
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
@@ -56,8 +65,10 @@ def _finite(value):
     return value
 
 
-def to_json(data: dict) -> str:
-    return json.dumps(_finite(data), indent=2, default=_json_default, allow_nan=False)
+def to_json(data: dict, *, indent: int | None = 2) -> str:
+    """JSON without NaN or Infinity (written as null); ``indent=None`` for large machine-read
+    files such as GeoJSON (the C encoder, several times faster)."""
+    return json.dumps(_finite(data), indent=indent, default=_json_default, allow_nan=False)
 
 
 # --- GeoJSON ----------------------------------------------------------------------------------
@@ -155,9 +166,9 @@ def _write_geojson(result, folder: Path, context: WriteContext) -> list[str]:
     if geo is None:
         log.info("GeoJSON not written: the coordinates have no CRS")
         return []
-    (folder / "clusters.geojson").write_text(to_json(geo))
-    (folder / "locations.geojson").write_text(to_json(locations_geojson(result,
-                                                                        context.polygons)))
+    (folder / "clusters.geojson").write_text(to_json(geo, indent=None))
+    (folder / "locations.geojson").write_text(
+        to_json(locations_geojson(result, context.polygons), indent=None))
     return ["clusters.geojson", "locations.geojson"]
 
 

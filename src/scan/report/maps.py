@@ -59,12 +59,20 @@ def _draw_outline(ax, outline) -> None:
 
 
 def _draw_circles(ax, circles) -> None:
-    from matplotlib.patches import Circle
+    from matplotlib.patches import Circle, Ellipse
 
-    for cx, cy, r, label in circles:
-        ax.add_patch(Circle((cx, cy), r, fill=False, edgecolor=CIRCLE_COLOUR, linewidth=2.0,
-                            zorder=4))
-        ax.annotate(str(label), (cx, cy + r), xytext=(0, 4), textcoords="offset points",
+    for cx, cy, r, label, *ellipse in circles:
+        shape, angle = ellipse if ellipse else (1.0, 0.0)
+        if shape != 1:   # r is the semi-minor axis; the major axis points at ``angle`` degrees
+            ax.add_patch(Ellipse((cx, cy), 2 * r * shape, 2 * r, angle=angle, fill=False,
+                                 edgecolor=CIRCLE_COLOUR, linewidth=2.0, zorder=4))
+            t = np.radians(angle)
+            top = np.hypot(r * shape * np.sin(t), r * np.cos(t))
+        else:
+            ax.add_patch(Circle((cx, cy), r, fill=False, edgecolor=CIRCLE_COLOUR,
+                                linewidth=2.0, zorder=4))
+            top = r
+        ax.annotate(str(label), (cx, cy + top), xytext=(0, 4), textcoords="offset points",
                     ha="center", va="bottom", fontsize=10, fontweight="bold",
                     color=CIRCLE_COLOUR, zorder=5,
                     bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": "none", "alpha": 0.8})
@@ -81,7 +89,8 @@ def plot_map(path: str | os.PathLike, *, grid=None, x: Sequence[float] = (),
     grid : DataArray (dims ``y``, ``x``, BNG metres) or a grid Dataset (``grid[pollutant]`` is
         drawn), or None for no background.
     x, y : location coordinates, drawn as small dots.
-    circles : ``(cx, cy, radius, label)`` per cluster, in metres.
+    circles : ``(cx, cy, radius, label)`` per cluster, in metres, or ``(cx, cy, semi-minor
+        axis, label, shape, angle in degrees)`` for an ellipse.
     outline : shapely Polygon/MultiPolygon of the study area, drawn as a black line.
     title : figure title.
     pollutant : "NO2", "PM10" or "PM25"; names the colour bar.
@@ -143,10 +152,11 @@ def write_map(result, path, *, grid=None, outline=None, pollutant="NO2", max_cir
         return plot_polygon_map(path, result, polygons, shown, grid=grid, outline=outline,
                                 title=title, pollutant=pollutant, alpha=alpha,
                                 attribution=attribution)
-    circles = [(c.center_x, c.center_y, c.radius, f"#{c.rank} p={c.p_value:.3g}") for c in shown]
+    circles = [(c.center_x, c.center_y, c.radius, f"#{c.rank} p={c.p_value:.3g}", c.shape,
+                c.angle) for c in shown]
     if area.coordinates == "latlong":
         # draw in degrees; radius in km shown approximately
-        circles = [(x, y, r / 111.0, lab) for x, y, r, lab in circles]
+        circles = [(x, y, r / 111.0, lab, *rest) for x, y, r, lab, *rest in circles]
     return plot_map(path, grid=grid, x=area.coords[:, 0], y=area.coords[:, 1], circles=circles,
                     outline=outline, title=title, pollutant=pollutant)
 

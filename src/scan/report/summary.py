@@ -16,6 +16,11 @@ def _settings(result) -> list[str]:
     window = f"{100 * p.get('max_population_fraction', 0):g}% of the population at risk"
     if p.get("max_radius"):
         window += f" and a radius of {p['max_radius']:g} {units}"
+    if p.get("shape") == "ellipse":
+        window += (f"; circles and ellipses of shapes "
+                   f"{', '.join(f'{v:g}' for v in p['ellipse_shapes'])} with "
+                   f"{', '.join(map(str, p['ellipse_angles']))} angles, "
+                   f"{p['non_compactness_penalty']} non-compactness penalty")
     lines = [
         f"scan: {result.analysis} scan, {p.get('model')} model, scanning for "
         f"{p.get('direction')} rates",
@@ -78,16 +83,20 @@ def _cluster_lines(result, c) -> list[str]:
     else:
         label = "Most likely cluster" if c.rank == 1 else f"Secondary cluster {c.rank - 1}"
     when = f", {c.start} to {c.end}" if c.start is not None else ""
-    shape = f", ellipse of shape {c.shape:g} at {c.angle:g} degrees" if c.shape != 1 else ""
     names = getattr(area, "names", None)
     centre = c.center
     if names is not None and 0 <= c.center_index < len(names) and names[c.center_index]:
         centre += f" ({names[c.center_index]})"
-    lines = [f"{label}: centre {centre}, {c.n_locations} locations, radius "
-             f"{c.radius:,.4g} {units}{shape}{when}",
+    size = f"radius {c.radius:,.4g} {units}"
+    if c.semi_minor is not None:   # an elliptic analysis: SaTScan's axes, angle and shape
+        size = (f"semi-minor axis {c.semi_minor:,.4g} {units}, semi-major axis "
+                f"{c.semi_major:,.4g} {units}, angle {c.angle:g} degrees, shape {c.shape:g}")
+    statistic = (f", test statistic {c.test_statistic:.6f}"
+                 if c.semi_minor is not None else "")
+    lines = [f"{label}: centre {centre}, {c.n_locations} locations, {size}{when}",
              f"    observed {c.observed:g}, expected {c.expected:.2f}, O/E "
              f"{c.observed_over_expected:.2f}, relative risk {c.relative_risk:.2f}, "
-             f"LLR {c.llr:.6f}, p = {c.p_value:.4g} (Gumbel approximation "
+             f"LLR {c.llr:.6f}{statistic}, p = {c.p_value:.4g} (Gumbel approximation "
              f"{c.gumbel_p_value:.2g})"]
     if names is not None and c.n_locations > 1:
         shown = [str(names[i]) for i in c.member_indices[:8] if names[i]]
