@@ -278,13 +278,21 @@ def england(args) -> int:
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         client.wait_for_workers(2)
-        warm = random_area(200, 1)
-        scan.circular_scan(warm, n_replications=64, rng=1, backend="dask", dask_mode="centres",
-                           client=client)  # kernels loaded on the workers
+
+        def fresh_workers():
+            """New worker processes (the memory a run freed stays in a process's RSS), with
+            the kernels loaded from the cache before the timed run."""
+            client.restart()
+            client.wait_for_workers(2)
+            scan.circular_scan(random_area(200, 1), n_replications=64, rng=1, backend="dask",
+                               dask_mode="centres", client=client)
+
+        fresh_workers()
         print(f"2 workers, centres mode, {R} replications...", flush=True)
         two = _centres_run(client, area, R, seed)
         two["load"] = os.getloadavg()[0]
         print(json.dumps({k: v for k, v in two.items() if k != "digest"}), flush=True)
+        fresh_workers()
         print(f"2 workers, 16 partitions, {Rb} replications...", flush=True)
         sixteen = _centres_run(client, area, Rb, seed, partitions=16)
         sixteen["load"] = os.getloadavg()[0]
@@ -293,8 +301,11 @@ def england(args) -> int:
     same_16 = sixteen["digest"]["null"] == single["digest"]["null"][:Rb]
     same_cluster = (two["digest"]["most_likely"] == single["digest"]["most_likely"] ==
                     sixteen["digest"]["most_likely"])
+    # the neighbour lists' integer type, as the builder chooses it for this many locations
+    itemsize = build_windows(area.coords, model_arrays(area, "poisson")[0],
+                             centres=area.coords[:1]).neighbors.itemsize
     text = england_report(args, area, single, two, sixteen,
-                          identical=(same_prefix, same_16, same_cluster))
+                          identical=(same_prefix, same_16, same_cluster), itemsize=itemsize)
     print(text)
     if args.out != "-":
         out = Path(args.out)
@@ -310,7 +321,7 @@ def england(args) -> int:
     return 0 if all((same_prefix, same_16, same_cluster)) else 1
 
 
-def england_report(args, area, single, two, sixteen, *, identical) -> str:
+def england_report(args, area, single, two, sixteen, *, identical, itemsize: int = 4) -> str:
     n, R, Rb = args.england_n, args.replications, args.baseline_replications
     W = single["n_windows"]
     st = single["timings"]
@@ -329,7 +340,8 @@ def england_report(args, area, single, two, sixteen, *, identical) -> str:
     per_wr_single = single_mc_cpu / (W * Rb)
     per_wr_two = two_mc_cpu / (W * R)
     per_wr_16 = six_mc_cpu / (W * Rb)
-    neighbors_single = W * 4
+    neighbors_single = W * itemsize
+    kind = {2: "uint16", 4: "int32"}.get(itemsize, f"{itemsize}-byte")
     lines = [
         "## England-sized data: the centre-partitioned mode (`dask_mode=\"centres\"`)",
         "",
@@ -367,7 +379,8 @@ def england_report(args, area, single, two, sixteen, *, identical) -> str:
         "",
         "Windows per partition (2 partitions): "
         f"{', '.join(f'{v:,}' for v in two['partition_windows'])}"
-        f" (int32 neighbour lists: {', '.join(_gb(4 * v) for v in two['partition_windows'])} GiB;"
+        f" ({kind} neighbour lists: "
+        f"{', '.join(_gb(itemsize * v) for v in two['partition_windows'])} GiB;"
         f" the whole: {_gb(neighbors_single)} GiB).  Per-partition build times (2 partitions): "
         + ", ".join(f"{v:.0f} s" for v in tt["partition_build_s"]) + ".",
         f"Bit-identical to the single process: the first {Rb} replicate maxima of the {R}-"
@@ -386,7 +399,7 @@ def england_report(args, area, single, two, sixteen, *, identical) -> str:
     nodes, cores = 16, 16
     mc_999 = per_wr_16 * W * 999 / (nodes * cores)
     build_16 = six_build_cpu / (nodes * cores)
-    mem_node = 4 * W / nodes
+    mem_node = itemsize * W / nodes
     observed_16 = sixteen["timings"]["observed_s"]
     lines += [
         f"### Projection: 16 nodes x 16 cores, {999:,} replications",
@@ -407,7 +420,8 @@ def england_report(args, area, single, two, sixteen, *, identical) -> str:
         "| quantity | 2-worker VM here (measured) | 16 nodes x 16 cores (projected) |",
         "|---|---:|---:|",
         f"| windows held per worker | {max(two['partition_windows']):,} | {W // nodes:,} |",
-        f"| neighbour lists per worker (int32) | {_gb(4 * max(two['partition_windows']))} GiB | "
+        f"| neighbour lists per worker ({kind}) | "
+        f"{_gb(itemsize * max(two['partition_windows']))} GiB | "
         f"{_gb(mem_node)} GiB |",
         f"| build (with the observed scan) | {tt['windows_s']:.0f} s | {build_16:.1f} s |",
         f"| secondary clusters: members fetched from the workers | {tt['observed_s']:.0f} s | "
