@@ -119,9 +119,8 @@ class StudyArea(LocationTotals):
         unscaled ones are in ``expected_external``), else "internal" (the study area itself)."""
         return "external" if self.expected_external is not None else "internal"
 
-    def to_dataframe(self):
-        import pandas as pd
-
+    def columns(self) -> dict[str, np.ndarray]:
+        """One array per column of the locations table (:meth:`to_dataframe` without pandas)."""
         x_name, y_name = ("lon", "lat") if self.coordinates == "latlong" else ("x", "y")
         columns = {"id": self.ids}
         if self.names is not None:
@@ -132,7 +131,12 @@ class StudyArea(LocationTotals):
         })
         if self.expected_external is not None:
             columns["expected_external"] = self.expected_external
-        return pd.DataFrame(columns)
+        return columns
+
+    def to_dataframe(self):
+        import pandas as pd
+
+        return pd.DataFrame(self.columns())
 
 
 def _as_float_array(name: str, values, n: int | None, source: str) -> np.ndarray:
@@ -227,11 +231,13 @@ def check_coordinates(coords: np.ndarray, ids: np.ndarray, coordinates: str, crs
         return
     if crs is None:
         return
-    import pyproj
+    from pyproj.exceptions import CRSError
+
+    from ._crs import crs as crs_object, transformer
 
     try:
-        crs_obj = pyproj.CRS.from_user_input(crs)
-    except pyproj.exceptions.CRSError:
+        crs_obj = crs_object(crs)
+    except CRSError:
         raise ScanParameterError("crs", "a CRS pyproj understands, such as 'EPSG:27700'", crs,
                                  "pass None for plain Cartesian coordinates") from None
     if crs_obj.is_geographic:
@@ -250,7 +256,7 @@ def check_coordinates(coords: np.ndarray, ids: np.ndarray, coordinates: str, crs
                 "Cartesian numbers", file=source, field="x/y")
     if crs_obj.area_of_use is not None:
         w, s, e, n = crs_obj.area_of_use.bounds
-        to_geo = pyproj.Transformer.from_crs(crs_obj, "EPSG:4326", always_xy=True)
+        to_geo = transformer(crs)
         lon, lat = to_geo.transform(coords[:, 0], coords[:, 1])
         margin = 2.0
         out = ~((lon >= w - margin) & (lon <= e + margin) & (lat >= s - margin) & (lat <= n + margin))
@@ -266,16 +272,18 @@ def check_coordinates(coords: np.ndarray, ids: np.ndarray, coordinates: str, crs
 
 def project_lonlat(coords: np.ndarray, crs: str) -> np.ndarray:
     """Longitude/latitude (WGS84) to a projected CRS with pyproj."""
-    import pyproj
+    from pyproj.exceptions import CRSError
+
+    from ._crs import WGS84, crs as crs_object, transformer
 
     try:
-        target = pyproj.CRS.from_user_input(crs)
-    except pyproj.exceptions.CRSError:
+        target = crs_object(crs)
+    except CRSError:
         raise ScanParameterError("project_to", "a CRS pyproj understands, such as 'EPSG:27700'",
                                  crs) from None
     if not target.is_projected:
         raise ScanParameterError("project_to", "a projected CRS", crs)
-    t = pyproj.Transformer.from_crs("EPSG:4326", target, always_xy=True)
+    t = transformer(WGS84, crs)
     x, y = t.transform(coords[:, 0], coords[:, 1])
     return np.column_stack([x, y])
 
@@ -554,16 +562,20 @@ class SpaceTimeData(LocationTotals):
         the expected counts over the study period, i.e. the cases for the permutation model."""
         return self.model_expected(model).sum(axis=1)
 
+    def columns(self) -> dict[str, np.ndarray]:
+        """One array per column of the locations table: totals over the study period."""
+        x_name, y_name = ("lon", "lat") if self.coordinates == "latlong" else ("x", "y")
+        expected = (self.expected if self.expected is not None
+                    else self.model_expected("permutation"))
+        return {"id": self.ids, x_name: self.coords[:, 0], y_name: self.coords[:, 1],
+                "cases": self.cases.sum(axis=1), "population": self.population,
+                "expected": expected.sum(axis=1)}
+
     def to_dataframe(self):
         """One row per location: totals over the study period."""
         import pandas as pd
 
-        x_name, y_name = ("lon", "lat") if self.coordinates == "latlong" else ("x", "y")
-        expected = (self.expected if self.expected is not None
-                    else self.model_expected("permutation"))
-        return pd.DataFrame({"id": self.ids, x_name: self.coords[:, 0], y_name: self.coords[:, 1],
-                             "cases": self.cases.sum(axis=1), "population": self.population,
-                             "expected": expected.sum(axis=1)})
+        return pd.DataFrame(self.columns())
 
 
 def _interval_index(days: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ KEYS: dict[str, dict[str, tuple[str, ...]]] = {
     "spatial": {
         "files": ("data", "cas", "geo", "pop", "ctl", "prm") + _LONG_FILES,
         "read": ("coordinates", "crs", "project_to", "start", "end") + _LONG_READ,
-        "scan": _SCAN_COMMON + ("gini", "gini_collections", "gini_cutoff"),
+        "scan": _SCAN_COMMON + ("gini", "gini_collections", "gini_cutoff", "dask_mode"),
     },
     "spacetime": {
         "files": ("data", "cas", "geo", "pop", "prm") + _LONG_FILES,
@@ -330,11 +330,13 @@ def _no_csv_with_satscan(files: dict, others: str) -> None:
 
 
 def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None,
-            extra_files: dict[str, str] | None = None, check: bool = True) -> Any:
+            extra_files: dict[str, str] | None = None, check: bool = True,
+            notice: Callable[[str], None] | None = None) -> Any:
     """Read, scan, add exposure context and write ``out``; returns the ScanResult.
 
     Everything that can be checked before the scan is checked first: the output folder, every
-    input file, the options."""
+    input file, the options.  ``notice(line)``, when given, is told before a pause worth
+    explaining: the kernels compiling on the first run (:mod:`scan.kernel_cache`)."""
     from .io.atomic import check_out
     from .io.writers import check_formats, write_result
 
@@ -345,6 +347,11 @@ def run_job(job: Job, out, *, progress: Callable[[int, int], None] | None = None
     exposure = job.part("exposure")
     data, file_kwargs = read_data(job)
     scan_kwargs = {**job.part("scan"), **file_kwargs}   # a .prm's analysis settings win
+    if notice is not None:
+        from .kernel_cache import NOTICE, cold
+
+        if cold(job.command):
+            notice(NOTICE)
     polygons = outline = None
     if exposure.get("boundaries"):     # read (and matched to every location) before the scan
         from .io.boundaries import boundaries_for

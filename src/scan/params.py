@@ -276,6 +276,12 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
        flag="--workers", low=1, high=256, metavar="N"),
     _p("block_size", "int", None, "Dask: replications per task, a multiple of 64", low=64,
        high=MAX_REPLICATIONS, optional=True, metavar="N"),
+    _p("dask_mode", "choice", "replications",
+       "with --backend dask: 'replications' sends every worker all the windows and splits the "
+       "replications; 'centres' has each worker build and keep the windows of its share of "
+       "the centres (memory per worker ~1/workers: national data such as England's LSOAs at "
+       "a 50%% window), with the same results", choices=("replications", "centres"),
+       fix="'centres' needs backend='dask' (CLI --backend dask)"),
     _p("early_termination", "bool", False,
        "SaTScan's sequential Monte Carlo: stop the replications once the threshold number of "
        "replicate statistics exceed the most likely cluster's; its p-value is then "

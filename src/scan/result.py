@@ -363,41 +363,54 @@ class ScanResult:
         return next((s for s in self.sections if s.key == key), None)
 
     # --- tables ---------------------------------------------------------------------------------
-    def to_dataframe(self):
-        """One row per cluster; nested values (exposure by pollutant) become flat columns
-        such as ``NO2_mean_inside``."""
-        import pandas as pd
-
+    def cluster_rows(self) -> tuple[list[str], list[dict]]:
+        """The clusters table without pandas: (column names in order, one flat dict per
+        cluster; a key a row lacks is a missing value)."""
         rows = []
         for c in self.clusters:
             d = c.to_dict()
             d["members"] = " ".join(c.members)
             rows.append(_flatten(d))
-        columns = ["rank", "center", "center_x", "center_y", "radius", "shape", "angle",
-                   "semi_minor", "semi_major", "iteration", "n_locations", "population", "observed", "expected",
-                   "observed_over_expected", "relative_risk", "llr", "test_statistic", "p_value",
-                   "gumbel_p_value", "members"]
-        df = pd.DataFrame(rows)
-        if df.empty:
+        seen = list(dict.fromkeys(k for row in rows for k in row))
+        if not rows:
+            return list(CLUSTER_COLUMNS), []
+        return [c for c in CLUSTER_COLUMNS if c in seen] + \
+            [c for c in seen if c not in CLUSTER_COLUMNS], rows
+
+    def to_dataframe(self):
+        """One row per cluster; nested values (exposure by pollutant) become flat columns
+        such as ``NO2_mean_inside``."""
+        import pandas as pd
+
+        columns, rows = self.cluster_rows()
+        if not rows:
             return pd.DataFrame(columns=columns)
-        return df[[c for c in columns if c in df] + [c for c in df if c not in columns]]
+        return pd.DataFrame(rows)[columns]
 
     clusters_frame = to_dataframe
 
-    def locations_dataframe(self):
-        """One row per location: counts, O/E, and the rank of the cluster it belongs to (0: none)."""
-        df = self.area.to_dataframe()
-        df["observed_over_expected"] = np.divide(
-            df["cases"].to_numpy(float), df["expected"].to_numpy(float),
-            out=np.full(len(df), np.nan), where=df["expected"].to_numpy(float) > 0)
-        rank = np.zeros(len(df), dtype=np.int64)
-        pvals = np.full(len(df), np.nan)
+    def location_columns(self) -> dict[str, np.ndarray]:
+        """The locations table without pandas: one array per column (counts, O/E, and the rank
+        and p-value of the cluster each location belongs to; rank 0: none)."""
+        columns = dict(self.area.columns())
+        cases = np.asarray(columns["cases"], dtype=float)
+        expected = np.asarray(columns["expected"], dtype=float)
+        columns["observed_over_expected"] = np.divide(
+            cases, expected, out=np.full(len(cases), np.nan), where=expected > 0)
+        rank = np.zeros(len(cases), dtype=np.int64)
+        pvals = np.full(len(cases), np.nan)
         for c in reversed(self.clusters):
             rank[c.member_indices] = c.rank
             pvals[c.member_indices] = c.p_value
-        df["cluster"] = rank
-        df["cluster_p_value"] = pvals
-        return df
+        columns["cluster"] = rank
+        columns["cluster_p_value"] = pvals
+        return columns
+
+    def locations_dataframe(self):
+        """One row per location: counts, O/E, and the rank of the cluster it belongs to (0: none)."""
+        import pandas as pd
+
+        return pd.DataFrame(self.location_columns())
 
     def to_json_dict(self) -> dict:
         return {
@@ -450,6 +463,13 @@ class ScanResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+
+CLUSTER_COLUMNS = ("rank", "center", "center_x", "center_y", "radius", "shape", "angle",
+                   "semi_minor", "semi_major", "iteration", "n_locations", "population",
+                   "observed", "expected", "observed_over_expected", "relative_risk", "llr",
+                   "test_statistic", "p_value", "gumbel_p_value", "members")
+"""The first columns of the clusters table, in order; other fields follow."""
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

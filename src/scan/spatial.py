@@ -24,6 +24,7 @@ Direction = Literal["high", "low", "both"]
 Criterion = Literal["no-overlap", "no-centres-in-others", "no-centres-in-more-likely",
                     "no-centres-in-less-likely", "no-pairs-of-centres", "none"]
 Shape = Literal["circle", "ellipse"]
+DaskMode = Literal["replications", "centres"]
 Penalty = Literal["none", "medium", "strong"]
 
 
@@ -118,7 +119,8 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
                   early_termination_threshold: int | None = None,
                   shape: Shape = "circle", ellipse_shapes=ELLIPSE_SHAPES,
                   ellipse_angles=ELLIPSE_ANGLES, non_compactness_penalty: Penalty = "medium",
-                  windows: Windows | None = None) -> ScanResult:
+                  windows: Windows | None = None,
+                  dask_mode: DaskMode = "replications") -> ScanResult:
     """Purely spatial circular scan with Monte Carlo inference.
 
     Parameters
@@ -188,6 +190,12 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
         ``llr`` (unpenalised) and ``test_statistic``.
     windows : Windows, optional
         Pre-built windows (:func:`scan.windows.build_windows`) to reuse across scans.
+    dask_mode : {"replications", "centres"}
+        With ``backend="dask"``: "replications" (default) sends every worker all the windows
+        and splits the replications; "centres" has each worker build and keep only the windows
+        of its share of the centres (memory per worker about 1/workers, for national data),
+        with bit-identical results (:func:`scan.distributed.centre_partitioned_scan`; circles
+        only, and not with ``gini`` or ``iterative``, which rebuild windows on the driver).
 
     Returns
     -------
@@ -216,8 +224,16 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
                        iterative_cutoff=iterative_cutoff, early_termination=early_termination,
                        early_termination_threshold=early_termination_threshold, shape=shape,
                        ellipse_shapes=ellipse_shapes, ellipse_angles=ellipse_angles,
-                       non_compactness_penalty=non_compactness_penalty),
+                       non_compactness_penalty=non_compactness_penalty, dask_mode=dask_mode),
                   choices={"model": models.models_for("spatial")})
+    if dask_mode == "centres" and (backend != "dask" or windows is not None or gini
+                                   or iterative or shape != "circle"):
+        raise ScanParameterError("dask_mode", "'replications' unless backend='dask', the "
+                                 "windows are circles left to the workers and neither gini nor "
+                                 "iterative is asked for", dask_mode,
+                                 "pass backend='dask' (CLI --backend dask) and no windows; "
+                                 "ellipses, the Gini collections and the iterative scan need "
+                                 "every window in one process", flag="--dask-mode")
     check_ellipse_settings(shape, ellipse_shapes, ellipse_angles, area.coordinates)
     inference = Inference(**{k: p[k] for k in Inference.KEYWORDS})
     check_inference(inference, analysis="spatial", model=model,
@@ -230,6 +246,18 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
     analysis = SpatialAnalysis(data=area, model=models.get(model, "spatial"),
                                direction=direction, min_cases=p["min_cases"])
     seed = normalise_seed(rng)
+    if dask_mode == "centres":
+        from .distributed import centre_partitioned_scan
+
+        return centre_partitioned_scan(
+            analysis, n_replications=p["n_replications"], seed=seed, inference=inference,
+            parameters={"analysis": analysis.name, "model": model, "direction": direction,
+                        "max_population_fraction": p["max_population_fraction"],
+                        "max_radius": p["max_radius"], "n_replications": p["n_replications"],
+                        "min_cases": p["min_cases"]},
+            max_population_fraction=p["max_population_fraction"], max_radius=p["max_radius"],
+            threads=threads, progress=progress, client=client, scheduler=scheduler,
+            n_workers=p["n_workers"], block_size=block_size)
     t0 = time.perf_counter()
 
     def make_windows(a: SpatialAnalysis) -> Windows:

@@ -1040,11 +1040,13 @@ def distance_units(coordinates: str, crs: str | None) -> str:
 
 @functools.lru_cache(maxsize=32)
 def _crs_unit(crs: str) -> str:
-    import pyproj
+    from pyproj.exceptions import CRSError
+
+    from ._crs import crs as crs_object
 
     try:
-        name = pyproj.CRS.from_user_input(crs).axis_info[0].unit_name
-    except (pyproj.exceptions.CRSError, IndexError):
+        name = crs_object(crs).axis_info[0].unit_name
+    except (CRSError, IndexError):
         return "coordinate units"
     return {"metre": "m", "meter": "m", "kilometre": "km", "US survey foot": "US ft",
             "foot": "ft"}.get(name, name)

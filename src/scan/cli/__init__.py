@@ -14,14 +14,28 @@ import sys
 from .common import ScanArgumentParser, run_command
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: asks git for the commit only when the option is given (building the
+    parser must not start a subprocess)."""
+
+    def __init__(self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS,
+                 help="show the version and exit"):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .. import version_string
+
+        print(f"scan {version_string()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from .. import version_string
     from . import batch, demo, inquiry, spacetime, spatial
 
     parser = ScanArgumentParser(
         prog="scan", description="Kulldorff scan statistics for disease clusters, with the air "
         "the people inside breathe.")
-    parser.add_argument("--version", action="version", version=f"scan {version_string()}")
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log progress details (and where an internal error happened)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",

@@ -27,5 +27,22 @@ def run(args) -> int:
         if not args.quiet or message.startswith("scan: "):
             print(message, file=sys.stderr)
 
+    _compile_notice(args.config, say)
     counts = run_batch(args.config, args.out, only=args.only, report=say)
     return 1 if counts["failed"] else 0
+
+
+def _compile_notice(config, say) -> None:
+    """The first-run notice for the kinds of analysis the config runs (a config that cannot be
+    read is left to run_batch to report)."""
+    from ..kernel_cache import KINDS, NOTICE, cold
+
+    try:
+        from ..batch import load_config
+
+        entries = load_config(config).get("analysis", [])
+        kinds = {e.get("command") for e in entries if isinstance(e, dict)} & set(KINDS)
+    except Exception:
+        return
+    if kinds and cold(sorted(kinds)):
+        say(NOTICE)

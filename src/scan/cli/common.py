@@ -87,7 +87,9 @@ def add_output_options(p) -> None:
                    help="comma-separated outputs besides result.json: csv, geojson, gpkg "
                         "(GeoPackage), shp (shapefiles), kml (Google Earth), summary, map "
                         "(default: csv,geojson,gpkg,summary,map)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no summary (a one-line notice on stderr still says "
+                        "when kernels are compiling, on the first run only)")
 
 
 def crs_option(value: str):
@@ -115,11 +117,12 @@ def job_options(args, keys) -> dict:
 
 @contextmanager
 def progress_bar(total: int, enabled: bool, desc: str = "Monte Carlo"):
-    """A tqdm bar on stderr (a notebook widget in Jupyter), or nothing."""
+    """A tqdm bar on stderr, or nothing.  The terminal bar (``tqdm.std``): the command line runs
+    in a terminal or a subprocess, never in a notebook kernel, and ``tqdm.auto`` costs imports."""
     if not enabled or total <= 0:
         yield None
         return
-    from tqdm.auto import tqdm
+    from tqdm.std import tqdm
 
     with tqdm(total=total, desc=desc, unit="rep", file=sys.stderr, leave=False) as bar:
         def update(done, _total):
@@ -128,6 +131,25 @@ def progress_bar(total: int, enabled: bool, desc: str = "Monte Carlo"):
         # an analysis may describe its work before it starts (the space-time estimate)
         update.describe = lambda text: tqdm.write(text, file=sys.stderr)
         yield update
+
+
+def say(message: str, progress=None) -> None:
+    """One line on stderr, written above the progress bar when one is shown (``progress`` as
+    :func:`progress_bar` yields it)."""
+    if progress is not None and callable(getattr(progress, "describe", None)):
+        progress.describe(message)
+    else:
+        print(message, file=sys.stderr, flush=True)
+
+
+def compile_notice(kinds, progress=None) -> None:
+    """Say on stderr, in one line, that kernels are about to compile (Numba's cache is cold for
+    these kinds of analysis); nothing when they are cached.  Shown even with --quiet: it
+    explains a pause."""
+    from ..kernel_cache import NOTICE, cold
+
+    if cold(kinds):
+        say(NOTICE, progress)
 
 
 def run_command(args) -> int:
@@ -174,6 +196,7 @@ def run_job_command(command: str, args) -> int:
 
     job = Job(command, job_options(args, Job(command).allowed()))
     with progress_bar(args.n_replications, not args.quiet) as progress:
-        result = run_job(job, args.out, progress=progress)
+        result = run_job(job, args.out, progress=progress,
+                         notice=lambda message: say(message, progress))
     finish(result, args)
     return 0

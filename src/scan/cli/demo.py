@@ -1,7 +1,7 @@
 """``scan demo``: the demo on the embedded synthetic borough (:func:`scan.demo.run_demo`)."""
 from __future__ import annotations
 
-from .common import add_options, finish, progress_bar
+from .common import add_options, compile_notice, finish, progress_bar
 
 
 def add_parser(sub):
@@ -18,7 +18,9 @@ def add_parser(sub):
     add_options(p, ("n_replications", "threads"))
     p.add_argument("--seed", dest="rng", type=int, default=DEMO_SEED, metavar="S",
                    help="root seed (default: %(default)s)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar and no summary (a one-line notice on stderr still says "
+                        "when kernels are compiling, on the first run only)")
     p.set_defaults(run=run)
     return p
 
@@ -34,6 +36,7 @@ def run(args) -> int:
               f"{areas['population'].sum():,.0f}, {areas['cancer'].sum():,} cancer "
               "registrations; expected counts standardised for age band x sex.")
     with progress_bar(args.n_replications, not args.quiet) as progress:
+        compile_notice(("spatial", "inquiry"), progress)
         result = run_demo(args.out, n_replications=args.n_replications, rng=args.rng,
                           threads=args.threads, progress=progress)
     finish(result, args)

@@ -6,7 +6,8 @@ import argparse
 
 from contextlib import contextmanager
 
-from .common import add_long_form_options, add_options, crs_option, progress_bar
+from .common import (add_long_form_options, add_options, compile_notice, crs_option,
+                     progress_bar)
 
 EPILOG = """\
 examples:
@@ -117,6 +118,7 @@ def run(args) -> int:
 
     check_out(args.out)
     _check_files(args)
+    compile_notice(("spatial", "inquiry"))
     crs = DEFAULT_CRS if args.crs is None else (None if args.crs == "none" else args.crs)
     with _lazy_bar(args.n_replications, not args.quiet) as progress:
         d = write_inquiry(

@@ -66,6 +66,7 @@ def add_parser(sub):
     add_options(r, ("secondary", "drop_p_one", "gini", "gini_collections", "gini_cutoff",
                     "iterative", "iterative_max", "iterative_cutoff", "early_termination",
                     "early_termination_threshold"))
+    add_options(p.add_argument_group("national data"), ("dask_mode",))
     add_exposure_options(p)
     add_output_options(p)
     p.set_defaults(run=run)

@@ -118,6 +118,7 @@ def _transformer(source: str, target: str):
     return pyproj.Transformer.from_crs(source, target, always_xy=True)
 
 
+@functools.lru_cache(maxsize=1)
 def _geod():
     import pyproj
 
@@ -333,32 +334,46 @@ def check_polygons(area, polygons) -> list:
 
 def _column(values) -> np.ndarray:
     """One attribute column for pyogrio: int64, float64 (non-finite as null), bool, or object
-    strings (None as null)."""
-    import pandas as pd
-
-    s = pd.Series(values)
-    if pd.api.types.is_bool_dtype(s.dtype):
-        return s.to_numpy(dtype=bool)
-    if pd.api.types.is_integer_dtype(s.dtype):
-        return s.to_numpy(dtype=np.int64)
-    if pd.api.types.is_float_dtype(s.dtype):
-        a = s.to_numpy(dtype=np.float64, copy=True)
+    strings (None as null).  ``values``: a pandas Series or a NumPy array whose dtype is the one
+    pandas infers (:func:`scan.io.table.rows_to_columns`), so both give the same column."""
+    a = np.asarray(values)
+    if a.dtype.kind == "b":
+        return a.astype(bool)
+    if a.dtype.kind in "iu":
+        return a.astype(np.int64)
+    if a.dtype.kind == "f":
+        a = a.astype(np.float64, copy=True)
         a[~np.isfinite(a)] = np.nan
         return a
-    out = np.empty(len(s), dtype=object)
-    for k, v in enumerate(s.tolist()):
+    out = np.empty(len(a), dtype=object)
+    for k, v in enumerate(a.tolist()):
         missing = v is None or (isinstance(v, float) and not math.isfinite(v))
         out[k] = None if missing else str(v)
     return out
 
 
-def _fields(df) -> tuple[list[str], list[np.ndarray]]:
-    return [str(c) for c in df.columns], [_column(df[c]) for c in df.columns]
+def _fields(table) -> tuple[list[str], list[np.ndarray]]:
+    """Names and columns of a DataFrame or of a mapping name -> array."""
+    keys = list(table.columns if hasattr(table, "columns") else table)
+    return [str(c) for c in keys], [_column(table[c]) for c in keys]
 
 
 def _names(area):
     names = getattr(area, "names", None)
     return None if names is None else [str(v) for v in names]
+
+
+def cluster_columns(result) -> dict[str, np.ndarray]:
+    """clusters.csv's columns without pandas (``member_names`` too when the data have names):
+    the arrays of :func:`clusters_table`'s DataFrame."""
+    from .table import rows_to_columns
+
+    columns = rows_to_columns(*result.cluster_rows())
+    names = _names(result.area)
+    if names is not None and result.clusters:
+        columns["member_names"] = np.array(["; ".join(names[i] for i in c.member_indices)
+                                            for c in result.clusters], dtype=object)
+    return columns
 
 
 def clusters_table(result):
@@ -394,9 +409,9 @@ def _gdal_date():
 
 
 def _wkt(crs: str) -> str:
-    import pyproj
+    from .._crs import crs as crs_object
 
-    return pyproj.CRS.from_user_input(crs).to_wkt()
+    return crs_object(crs).to_wkt()
 
 
 def _write_layer(path: Path, layer: str, geometries: Sequence, df, *, crs: str, driver: str,
@@ -435,8 +450,8 @@ def write_gpkg(result, folder: Path, context) -> list[str]:
     crs = data_crs(area)
     path = Path(folder) / "result.gpkg"
     path.unlink(missing_ok=True)          # a folder being written: never append to an old one
-    clusters = clusters_table(result)
-    locations = result.locations_dataframe()
+    clusters = cluster_columns(result)            # the DataFrames' columns, without pandas
+    locations = result.location_columns()
     layers = [("clusters", [cluster_shape(area, c) for c in result.clusters], clusters,
                "Polygon", "Cluster windows (circles or ellipses) holding every member")]
     if context.polygons is not None:

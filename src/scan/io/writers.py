@@ -79,9 +79,9 @@ def _to_wgs84(area):
         return lambda x, y: (np.asarray(x), np.asarray(y))
     if area.crs is None:
         return None
-    import pyproj
+    from .._crs import transformer
 
-    t = pyproj.Transformer.from_crs(area.crs, "EPSG:4326", always_xy=True)
+    t = transformer(area.crs)
     return lambda x, y: t.transform(np.asarray(x), np.asarray(y))
 
 
@@ -134,25 +134,30 @@ def locations_geojson(result, polygons=None) -> dict | None:
     transform = _to_wgs84(result.area)
     if transform is None:
         return None
-    df = result.locations_dataframe()
+    columns = result.location_columns()
+    names = list(columns)
+    values = [np.asarray(columns[name]).tolist() for name in names]
     lon, lat = transform(result.area.coords[:, 0], result.area.coords[:, 1])
     features = []
-    for k, row in enumerate(df.to_dict(orient="records")):
+    for k, row in enumerate(zip(*values)):
         geometry = (_geometry_to_wgs84(result.area, polygons[k]) if polygons is not None else
                     {"type": "Point", "coordinates": [float(lon[k]), float(lat[k])]})
-        features.append({"type": "Feature", "geometry": geometry, "properties": row})
+        features.append({"type": "Feature", "geometry": geometry,
+                         "properties": dict(zip(names, row))})
     return {"type": "FeatureCollection", "features": features}
 
 
 # --- the writers ------------------------------------------------------------------------------
 
 def _write_csv(result, folder: Path, context: WriteContext) -> list[str]:
-    clusters = result.to_dataframe()
-    if getattr(result.area, "names", None) is not None and len(clusters):
-        clusters["member_names"] = ["; ".join(_member_names(result, c))
-                                    for c in result.clusters]
-    clusters.to_csv(folder / "clusters.csv", index=False)
-    result.locations_dataframe().to_csv(folder / "locations.csv", index=False)
+    from .table import rows_to_columns, write_csv
+
+    clusters = rows_to_columns(*result.cluster_rows())
+    if getattr(result.area, "names", None) is not None and result.clusters:
+        clusters["member_names"] = np.array(["; ".join(_member_names(result, c))
+                                             for c in result.clusters], dtype=object)
+    write_csv(folder / "clusters.csv", clusters)
+    write_csv(folder / "locations.csv", result.location_columns())
     return ["clusters.csv", "locations.csv"]
 
 
