@@ -29,7 +29,6 @@ import argparse
 import hashlib
 import logging
 import os
-import platform
 import statistics
 import sys
 import time
@@ -45,9 +44,8 @@ from scan import models as scan_models
 from scan import montecarlo as mc
 from scan.spatial import model_arrays
 from scan.windows import build_windows
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
-MACHINE = ("2 vCPU AMD EPYC shared VM (cores shared with other jobs; about 1.2 cores of real "
-           "throughput)")
 NOTES = "<!-- notes: hand-written below this line, kept when the benchmark rewrites the file -->"
 
 
@@ -69,16 +67,6 @@ def timed(fn, repeats):
         out = fn()
         times.append(time.perf_counter() - t0)
     return times, out
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def empty_block_overhead(client, problem, k: int) -> float:
@@ -345,9 +333,7 @@ def england_report(args, area, single, two, sixteen, *, identical, itemsize: int
     lines = [
         "## England-sized data: the centre-partitioned mode (`dask_mode=\"centres\"`)",
         "",
-        f"Machine: {MACHINE}; `{cpu_model()}`, {os.cpu_count()} logical CPUs, Python "
-        f"{platform.python_version()}, numba {numba.__version__}, dask/distributed "
-        f"{__import__('distributed').__version__}.  Load from other jobs during the run: wall "
+        f"Machine: {describe(dask=True)}.  Load from other jobs during the run: wall "
         "times are inflated by it; CPU seconds much less so.",
         "",
         f"Data: {n:,} synthetic LSOA-like centroids (`england_like(seed={args.seed})`: 18% rural "
@@ -544,9 +530,7 @@ def main(argv=None):
     lines = [
         "# Dask backend benchmark",
         "",
-        f"Machine: {MACHINE}; `{cpu_model()}`, {os.cpu_count()} logical CPUs, Python "
-        f"{platform.python_version()}, numba {numba.__version__}, "
-        f"dask/distributed {__import__('distributed').__version__}.",
+        f"Machine: {describe(dask=True)}.",
         "",
         f"Problem: {n:,} random locations (100 x 100 km, populations 20-400, ~5% cases: "
         f"{int(C):,} cases), Poisson, windows up to 50% of the population "

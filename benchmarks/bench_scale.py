@@ -28,13 +28,13 @@ import hashlib
 import json
 import math
 import os
-import platform
 import resource
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
@@ -70,7 +70,6 @@ def _digest(offsets, neighbors) -> str:
 
 def child(kind: str, n: int, fraction: float, shape: str = "circle") -> dict:
     import numba
-    import numpy as np
 
     from scan.windows import build_windows, estimate_windows
 
@@ -183,23 +182,7 @@ def ellipse_child(n: int, fraction: float, replications: int) -> dict:
 # --- report --------------------------------------------------------------------------------------
 
 def machine() -> str:
-    import numba
-    import numpy as np
-
-    model = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = os.getloadavg()[0]
-    return (f"{model}, {os.cpu_count()} vCPUs, {mem:.0f} GiB, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, numba "
-            f"{numba.__version__}, numpy {np.__version__}; load average at the end "
-            f"{load:.1f}")
+    return describe() + " (at the end)"
 
 
 def _gib(b):

@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -45,6 +44,7 @@ from scan.data import build_spacetime_data  # noqa: E402
 from scan.datasets import borough_spacetime  # noqa: E402
 from scan.spacetime import spacetime_scan  # noqa: E402
 from scan.windows import build_windows  # noqa: E402
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 R = 999
 N_LOCATIONS, N_WEEKS = 115, 52
@@ -180,15 +180,12 @@ def main(argv=None):
         rows.append((analysis, seconds, time_numpy(small, analysis, n_ref), n_ref))
     borough_s, _ = whole_scan(borough_spacetime(), repeats)
 
-    cpu = platform.processor() or platform.machine()
     lines = [
         "# Space-time scan benchmark",
         "",
-        f"Machine: 2 vCPU AMD EPYC (shared with other jobs), {cpu}, Numba threads "
-        f"{nb.get_num_threads()}, Python {platform.python_version()}, NumPy {np.__version__}, "
-        f"Numba {nb.__version__}; load average at the end {os.getloadavg()[0]:.1f} (other "
-        "engineers' jobs share the 2 cores, so absolute times vary by up to 2x between runs; "
-        f"medians of {repeats} run(s), ratios from the same run).",
+        f"Machine: {describe()} (at the end); Numba threads {nb.get_num_threads()}. Speed "
+        "drifts by up to 1.5x over minutes on this machine, so absolute times vary between "
+        f"runs; medians of {repeats} run(s), ratios from the same run.",
         "",
         "Targets of issue 12: the cylinder kernel within 2x of the spatial kernel's evaluations "
         f"per second - {'met' if k_big['new'] >= 0.5 * k_big['spatial'] else 'NOT met'} "
@@ -235,7 +232,7 @@ def main(argv=None):
                      f"{res.parameters['estimated_memory_bytes'] / 2**20:.0f} MiB |")
     lines += [
         "",
-        f"## 115 locations x 52 weeks, Poisson, against the NumPy reference",
+        "## 115 locations x 52 weeks, Poisson, against the NumPy reference",
         "",
         f"Circles up to 50% of the population, windows up to 26 weeks, {R} replications; the "
         "NumPy reference is timed on the stated number of replicate data sets and extrapolated.",

@@ -33,7 +33,6 @@ import contextlib
 import json
 import math
 import os
-import platform
 import re
 import resource
 import statistics
@@ -49,6 +48,7 @@ from scan import _kernels as K
 from scan import _random as rnd
 from scan import montecarlo as mc
 from scan.windows import build_windows
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 R = 999          # replications of the package's Monte Carlo loop
 
@@ -438,18 +438,7 @@ def part2():
 # --- report -------------------------------------------------------------------------------------
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (f"{model}, {os.cpu_count()} vCPUs, {mem:.0f} GiB, {platform.system()} "
-            f"{platform.release()}, Python {platform.python_version()}, numba {nb.__version__}, "
-            f"numpy {np.__version__}")
+    return describe() + " (at the end)"
 
 
 def report(rows, big, asm) -> str:

@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import resource
 import statistics
 import subprocess
@@ -38,9 +37,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
-MACHINE = ("2 vCPU shared VM (cores shared with other jobs; measure ratios within a run, the "
-           "lead reruns the final figures on a quiet machine)")
 HEAVY = ("pandas", "matplotlib", "xarray", "dask", "distributed", "pyproj", "shapely", "scipy",
          "tqdm", "numba", "h5py", "h5netcdf")
 
@@ -194,7 +192,6 @@ def main(argv=None) -> int:
                     help="a src/ folder of an earlier scan (`git archive REV src | tar -x`): "
                          "its two scan commands join the rounds, through PYTHONPATH")
     args = ap.parse_args(argv)
-    import numba
 
     import scan
 
@@ -231,7 +228,6 @@ def main(argv=None) -> int:
             cpus[key].append(cpu)
         print(f"round {r + 1}: " + ", ".join(f"{k} {walls[k][-1]:.2f}" for k in commands),
               flush=True)
-    load = os.getloadavg()
     audit = {
         "import scan + parse": imports_of(PARSE),
         "scan csv,summary": imports_of(
@@ -249,9 +245,7 @@ def main(argv=None) -> int:
     lines = [
         "# Start-up and first-run benchmark",
         "",
-        f"Machine: {MACHINE}; {os.cpu_count()} logical CPUs, Python "
-        f"{platform.python_version()}, numpy {np.__version__}, numba {numba.__version__}, "
-        f"scan {scan.__version__}; load average at the end {load[0]:.1f}.",
+        f"Machine: {describe()} (at the end); scan {scan.__version__}.",
         f"Command: `python benchmarks/bench_startup.py --rounds {args.rounds}"
         + (" --before SRC` (SRC: the src/ folder of the commit before this work, run through "
            "PYTHONPATH with the same environment)" if args.before else "`")
