@@ -315,7 +315,7 @@ def _weighted_select(keys, idx, m, weight, acc, cap_lo, cap_hi):
     <= ``d_stop``.  When that value's tie group is a single location and the weight before it is
     at most ``cap_lo``, the window certainly stops just before it and ``k`` is exact.  ``found``
     is False when all ``m`` fit.  Expected linear time."""
-    lo = 0
+    lo = np.int64(0)   # not a literal: Numba would compile the callees again for it
     hi = m
     while lo < hi:
         a = keys[lo]
@@ -376,7 +376,7 @@ def _row_bound(d2, weight, cap_lo, cap_hi, r2max, scale, keys, idx, hist_w):
     n = d2.shape[0]
     B = hist_w.shape[0]
     hist_w[:] = 0.0
-    m = 0
+    m = np.int64(0)
     for j in range(n):
         v = d2[j]
         if v <= r2max:
@@ -391,8 +391,8 @@ def _row_bound(d2, weight, cap_lo, cap_hi, r2max, scale, keys, idx, hist_w):
         acc += hist_w[b]
     if edge < 0:
         return m, r2max
-    before = 0
-    mb = 0
+    before = np.int64(0)
+    mb = np.int64(0)
     for j in range(n):
         v = d2[j]
         b = min(int(min(v, r2max) * scale), B - 1)      # branch-free: half the rows are in
@@ -404,7 +404,7 @@ def _row_bound(d2, weight, cap_lo, cap_hi, r2max, scale, keys, idx, hist_w):
     k, d, found = _weighted_select(keys, idx, mb, weight, acc, cap_lo, cap_hi)
     if found:
         return before + k, d
-    m = 0                                   # sums that disagreed by rounding: select all
+    m = np.int64(0)                             # sums that disagreed by rounding: select all
     for j in range(n):
         if d2[j] <= r2max:
             keys[m] = d2[j]
@@ -430,38 +430,35 @@ def _insertion_sort(keys, idx, a, b, pts):
 
 
 @nb.njit(cache=True)
-def _sort_ties(idx, a, b, pts):
-    """A long run of equal distances: by the coordinates in turn, then the index (stable sorts
-    from the last key to the first)."""
-    seg = np.sort(idx[a:b])
-    for t in range(pts.shape[1] - 1, -1, -1):
-        coord = np.empty(b - a)
-        for p in range(b - a):
-            coord[p] = pts[seg[p], t]
-        seg = seg[np.argsort(coord, kind="mergesort")]
-    idx[a:b] = seg
+def _sift_down(keys, idx, a, root, end, pts):
+    """Restore the max-heap (in neighbour order) of ``keys[a:a + end]`` below ``root``."""
+    while True:
+        child = 2 * root + 1
+        if child >= end:
+            return
+        c = a + child
+        if child + 1 < end and _precedes(keys[c], idx[c], keys[c + 1], idx[c + 1], pts):
+            child += 1
+            c += 1
+        r = a + root
+        if not _precedes(keys[r], idx[r], keys[c], idx[c], pts):
+            return
+        _swap(keys, idx, r, c)
+        root = child
 
 
 @nb.njit(cache=True)
 def _sort_segment(keys, idx, a, b, pts):
-    """A long segment: quicksort by distance, then the ties by the full key."""
-    order = np.argsort(keys[a:b])
-    k_sorted = keys[a:b][order]
-    i_sorted = idx[a:b][order]
-    keys[a:b] = k_sorted
-    idx[a:b] = i_sorted
-    p = a + 1
-    while p < b:
-        if keys[p] == keys[p - 1]:
-            q = p
-            while q + 1 < b and keys[q + 1] == keys[p]:
-                q += 1
-            if q + 2 - p > _SHORT:
-                _sort_ties(idx, p - 1, q + 1, pts)
-            else:
-                _insertion_sort(keys, idx, p - 1, q + 1, pts)
-            p = q + 1
-        p += 1
+    """A long segment: heapsort by the full neighbour order (distance, coordinates, index; a
+    strict order, so any correct sort gives the same result).  Hand-written rather than
+    ``np.argsort``: NumPy's sorts take seconds of a first run's compilation, and long segments
+    are rare (a bucket holds about two locations)."""
+    n = b - a
+    for root in range(n // 2 - 1, -1, -1):
+        _sift_down(keys, idx, a, root, n, pts)
+    for end in range(n - 1, 0, -1):
+        _swap(keys, idx, a, a + end)
+        _sift_down(keys, idx, a, np.int64(0), end, pts)
 
 
 _SHORT = 32
@@ -474,7 +471,7 @@ def _sort_row(keys, idx, m, pts, tk, ti, counts):
     monotone map into about m/2 buckets of equal width, so distance order is bucket order and
     equal distances share a bucket), then each bucket by the full key."""
     if m <= _SHORT:
-        _insertion_sort(keys, idx, 0, m, pts)
+        _insertion_sort(keys, idx, np.int64(0), m, pts)
         return
     lo = keys[0]
     hi = keys[0]
@@ -482,7 +479,7 @@ def _sort_row(keys, idx, m, pts, tk, ti, counts):
         lo = min(lo, keys[p])
         hi = max(hi, keys[p])
     if not hi > lo:
-        _sort_segment(keys, idx, 0, m, pts)
+        _sort_segment(keys, idx, np.int64(0), m, pts)
         return
     nbk = min(counts.shape[0] - 1, m // 2 + 1)
     scale = nbk / (hi - lo)
@@ -497,7 +494,7 @@ def _sort_row(keys, idx, m, pts, tk, ti, counts):
         tk[pos] = keys[p]
         ti[pos] = idx[p]
         counts[b] = pos + 1
-    a = 0
+    a = np.int64(0)
     for b in range(nbk):
         e = counts[b]
         if e - a > _SHORT:
@@ -515,7 +512,7 @@ def _row_members(d2, d_stop, weight, cap, pts, keys, idx, tk, ti, counts):
     """The row's window: the locations at distance <= ``d_stop`` sorted by the neighbour order,
     cut where the cumulative weight first exceeds ``cap``; returns its length (the members are
     ``idx[:length]``)."""
-    m = 0
+    m = np.int64(0)
     for j in range(d2.shape[0]):       # branch-free compaction (``keys`` has a spare slot)
         v = d2[j]
         keys[m] = v
