@@ -33,8 +33,12 @@ def test_parameter_page_covers_every_key_scan_reads():
     assert sorted(known - set(page)) == []
     for key in ("CaseFile", "MonteCarloReps", "MaxSpatialSizeInPopulationAtRisk", "ModelType"):
         assert page[key] in ("yes", "partly")
-    for key in ("IterativeScan", "EllipseShapes", "PerformPowerEvaluation"):
-        assert page[key] == "no"
+    for key in ("IterativeScan", "EllipseShapes", "SpatialWindowShapeType",
+                "CriteriaForReportingSecondaryClusters", "ReportGiniClusters",
+                "EarlyTerminationThreshold", "AdjustForEarlierAnalyses"):
+        assert page[key] == "yes", key
+    for key in ("PerformPowerEvaluation", "IsotonicScan", "UseNeighborsFile"):
+        assert page[key] == "no", key
 
 
 @pytest.mark.skipif(not (REFERENCE / "satscan_samples").is_dir(),

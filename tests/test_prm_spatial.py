@@ -317,3 +317,25 @@ def test_feature_keys_become_keywords(tmp_path):
     assert kw["gini"] is True
     _, kw = satscan_prm_spatial(write_prm(tmp_path, "SpatialWindowShapeType=1\nEllipseShapes=2\n"))
     assert "shape" not in kw
+    assert "gini_collections" not in kw and "gini_cutoff" not in kw
+
+
+def test_gini_keys_become_keywords(tmp_path):
+    """SaTScan's Gini settings: every collection (1) and the p-value cutoff map to
+    gini_collections and gini_cutoff; SaTScan's default maxima, in any order, are accepted and
+    other maxima refused with the fix."""
+    small_files(tmp_path)
+    gini = ("ReportGiniClusters=y\nGiniIndexClusterReportingType=1\n"
+            "GiniIndexClustersPValueCutOff=0.1\n")
+    _, kw = satscan_prm_spatial(write_prm(
+        tmp_path, gini + "SpatialMaxima=50,1,2,3,4,5,6,8,10,12,15,20,25,30,40\n"))
+    assert (kw["gini"], kw["gini_collections"], kw["gini_cutoff"]) == (True, "all", 0.1)
+    _, kw = satscan_prm_spatial(write_prm(tmp_path, "ReportGiniClusters=y\n"
+                                          "GiniIndexClusterReportingType=0\n"))
+    assert kw["gini"] is True and "gini_collections" not in kw and "gini_cutoff" not in kw
+    with pytest.raises(ScanParameterError, match=r"SpatialMaxima .*got '1,5,50'.*set it to "
+                                                 r"1,2,3,4,5,6,8,10,12,15,20,25,30,40,50"):
+        satscan_prm_spatial(write_prm(tmp_path, gini + "SpatialMaxima=1,5,50\n"))
+    with pytest.raises(ScanInputError, match="GiniIndexClusterReportingType"):
+        satscan_prm_spatial(write_prm(tmp_path, "ReportGiniClusters=y\n"
+                                                "GiniIndexClusterReportingType=7\n"))

@@ -100,6 +100,8 @@ PRM_ENUMS: dict[str, dict[str, str]] = {
         "0": "no geographical overlap", "1": "no centres in other clusters",
         "2": "no centres in most likely cluster", "3": "no centres in less likely clusters",
         "4": "no pairs of centres in each other", "5": "no restrictions"},
+    # Gini clusters: 0 = the optimal collection only, 1 = every collection ("all values")
+    "GiniIndexClusterReportingType": {"0": "optimal", "1": "all"},
 }
 _PRM_FILES = ("CaseFile", "ControlFile", "PopulationFile", "CoordinatesFile")
 _PRM_DATES = ("StartDate", "EndDate", "ProspectiveStartDate")
@@ -107,11 +109,11 @@ _PRM_INTS = ("TimeAggregationLength", "MonteCarloReps", "MinimumTemporalClusterS
              "MinimumCasesInHighRateClusters", "IterativeScanMaxIterations",
              "MinimumCasesInLowRateClusters", "EarlyTerminationThreshold")
 _PRM_FLOATS = ("MaxSpatialSizeInPopulationAtRisk", "MaxTemporalSize", "IterativeScanMaxPValue",
-               "MaxSpatialSizeInDistanceFromCenter")
+               "MaxSpatialSizeInDistanceFromCenter", "GiniIndexClustersPValueCutOff")
 _PRM_FLAGS = ("IncludePurelyTemporal", "IncludePurelySpatial", "IterativeScan", "UseGridFile",
               "AdjustForEarlierAnalyses", "UseDistanceFromCenterOption",
               "ReportHierarchicalClusters", "ReportGiniClusters")
-_PRM_LISTS = ("EllipseShapes", "EllipseAngles")
+_PRM_LISTS = ("EllipseShapes", "EllipseAngles", "SpatialMaxima")
 _TRUE, _FALSE = ("y", "yes", "1"), ("n", "no", "0")
 # (lowest, lowest allowed?, highest) for the numeric settings; the upper bounds of the counts
 # keep them in 32-bit integers (the scan functions apply their own, tighter limits).
@@ -126,6 +128,7 @@ _PRM_RANGES: dict[str, tuple[float, bool, float]] = {
     "MaxSpatialSizeInPopulationAtRisk": (0, False, 50),
     "MaxTemporalSize": (0, False, 1e9),
     "IterativeScanMaxPValue": (0, False, 1),
+    "GiniIndexClustersPValueCutOff": (0, False, 1),
     "MaxSpatialSizeInDistanceFromCenter": (0, False, 1e12),
 }
 
@@ -232,7 +235,8 @@ PRM_SECTIONS: dict[str, str] = {
         "IterativeScanMaxIterations", "IterativeScanMaxPValue")},
     **{k: "Spatial Output" for k in (
         "ReportHierarchicalClusters", "CriteriaForReportingSecondaryClusters",
-        "ReportGiniClusters", "UseReportOnlySmallerClusters")},
+        "ReportGiniClusters", "UseReportOnlySmallerClusters", "GiniIndexClusterReportingType",
+        "SpatialMaxima", "GiniIndexClustersPValueCutOff")},
     **{k: "Elliptic Scan" for k in ("EllipseShapes", "EllipseAngles")},
     "PerformPowerEvaluation": "Power Evaluation",
 }
@@ -498,7 +502,18 @@ def _feature_keywords(f: _Prm, *, spatial: bool) -> dict:
         if not spatial:
             f.unsupported("ReportGiniClusters", "y", "Gini clusters are purely spatial: set "
                           "it to n (SaTScan ignores it here)")
+        from ..secondary import GINI_MAXIMA
+
+        maxima = s.get("SpatialMaxima", GINI_MAXIMA)
+        if sorted(maxima) != sorted(float(m) for m in GINI_MAXIMA):
+            f.unsupported("SpatialMaxima", f.raw["SpatialMaxima"], "scan's Gini collections use "
+                          "SaTScan's default maxima: set it to "
+                          + ",".join(str(m) for m in GINI_MAXIMA))
         out["gini"] = True
+        if s.get("GiniIndexClusterReportingType", "optimal") != "optimal":
+            out["gini_collections"] = s["GiniIndexClusterReportingType"]
+        if s.get("GiniIndexClustersPValueCutOff", 0.05) != 0.05:
+            out["gini_cutoff"] = s["GiniIndexClustersPValueCutOff"]
     return out
 
 
