@@ -44,10 +44,11 @@ browser:
 	else echo "chromium not installed (needs root): the report's browser tests will skip"; fi
 
 ## Benchmarks (minutes; figures go in benchmarks/RESULTS*.md)
-## (bench_spatial, bench_scale, bench_outputs and calibration print Markdown for RESULTS.md;
+## (bench_spatial, bench_whole, bench_scale, bench_outputs and calibration print Markdown for RESULTS.md;
 ##  the others rewrite their own RESULTS_*.md above its hand-written notes)
 bench: $(WARM)
 	$(BIN)/python benchmarks/bench_spatial.py --asm
+	$(BIN)/python benchmarks/bench_whole.py
 	$(BIN)/python benchmarks/bench_scale.py --quick
 	$(BIN)/python benchmarks/bench_outputs.py
 	$(BIN)/python benchmarks/calibration.py
