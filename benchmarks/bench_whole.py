@@ -35,6 +35,7 @@ from pathlib import Path
 
 import scan
 from bench_spatial import synthetic_area  # noqa: E402  (benchmarks/ is on sys.path)
+from bench_startup import FLOOR  # noqa: E402
 from machine import describe  # noqa: E402  (benchmarks/machine.py)
 
 SATSCAN_BUILD = Path(os.environ.get("SCAN_SATSCAN_BUILD", "/work/satscan-build"))
@@ -92,6 +93,16 @@ def whole(csv: Path, out: Path) -> float:
     return time.perf_counter() - t0
 
 
+def floor(folder: Path) -> float:
+    """A process that imports numpy and Numba and calls one cached parallel function: what
+    any Numba program pays before its first kernel runs (bench_startup.py's "numba floor")."""
+    script = folder / "floor.py"
+    script.write_text(FLOOR)
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, str(script)], check=True)
+    return time.perf_counter() - t0
+
+
 def monte_carlo(area) -> tuple[float, object]:
     result = scan.circular_scan(area, n_replications=R, rng=1)
     return result.timings["monte_carlo_s"], result
@@ -121,13 +132,15 @@ def main(argv=None) -> int:
     have_satscan = (SATSCAN_BUILD / "bin" / "satscan").is_file() and args.satscan_repeats > 0
     whole(csv, tmp / "warm")                # the kernels' cache, the file system's
     monte_carlo(area)
-    times = {"whole": [], "monte carlo": [], "satscan": []}
+    floor(tmp)
+    times = {"whole": [], "monte carlo": [], "numba floor": [], "satscan": []}
     result, sat = None, None
     for rep in range(max(args.repeats, args.satscan_repeats if have_satscan else 0)):
         if rep < args.repeats:
             times["whole"].append(whole(csv, tmp / f"w{rep}"))
             mc, result = monte_carlo(area)
             times["monte carlo"].append(mc)
+            times["numba floor"].append(floor(tmp))
         if have_satscan and rep < args.satscan_repeats:
             t, sat = satscan(prm, tmp / f"s{rep}")
             times["satscan"].append(t)
@@ -151,12 +164,16 @@ def main(argv=None) -> int:
         f"{med['whole']:.2f} | {len(times['whole'])} |",
         f"| its Monte Carlo loop (in process, every thread) | {med['monte carlo']:.2f} | "
         f"{len(times['monte carlo'])} |",
+        f"| Numba's floor: import numpy and numba, call one cached parallel function | "
+        f"{med['numba floor']:.2f} | {len(times['numba floor'])} |",
     ]
     if "satscan" in med:
         lines.append(f"| SaTScan 10.3, 1 thread (`NumberParallelProcesses=1`) | "
                      f"{med['satscan']:.1f} | {len(times['satscan'])} |")
+    rest = med["whole"] - med["monte carlo"] - med["numba floor"]
     lines += ["", f"Whole process / Monte Carlo loop = **{med['whole'] / med['monte carlo']:.2f}**"
-              " (target <= 1.5)."]
+              f" (target <= 1.5); the rest of the process beyond the Monte Carlo loop and Numba's "
+              f"floor (scan's imports, reading, windows, observed scan, outputs): {rest:.2f} s."]
     if "satscan" in med:
         c = sat["clusters"][0] if sat and sat.get("clusters") else {}
         same = sorted(f"L{i}" for i in top.member_indices) == sorted(c.get("locations", []))

@@ -88,25 +88,9 @@ def blocks(n_replications: int, block_size: int) -> list[tuple[int, int]]:
 
 
 def _run_block(problem, start: int, stop: int, n_threads: int | None) -> np.ndarray:
-    """Task body on a worker: replications [start, stop) on ``n_threads`` Numba threads.
-
-    ``numba.set_num_threads`` is per calling thread; it is restored before returning so the
-    worker thread is left as found.  ``None`` uses the worker's own thread count.
-    """
-    import numba
-
-    if n_threads is None:
-        from distributed import get_worker
-
-        n_threads = get_worker().state.nthreads
-    n_threads = max(1, min(int(n_threads), numba.config.NUMBA_NUM_THREADS))
-    with _RUN_LOCK:
-        previous = numba.get_num_threads()
-        numba.set_num_threads(n_threads)
-        try:
-            return np.asarray(problem.run(start, stop), dtype=np.float64)
-        finally:
-            numba.set_num_threads(previous)
+    """Task body on a worker: replications [start, stop) on ``n_threads`` Numba threads
+    (None: the worker's own thread count; see :func:`_on_worker_threads`)."""
+    return np.asarray(_on_worker_threads(n_threads, problem.run, start, stop), dtype=np.float64)
 
 
 def _check_options(n_replications, n_workers, threads_per_worker, block_size) -> None:
@@ -552,7 +536,8 @@ class Partition:
 
 def _on_worker_threads(n_threads: int | None, fn, *args):
     """``fn(*args)`` on ``n_threads`` Numba threads (None: the worker's thread count), one call
-    at a time per worker process, the thread count restored after (as :func:`_run_block`)."""
+    at a time per worker process.  ``numba.set_num_threads`` is per calling thread; it is
+    restored before returning so the worker thread is left as found."""
     import numba
 
     if n_threads is None:

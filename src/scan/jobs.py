@@ -181,12 +181,7 @@ def read_data(job: Job):
         if files.get("prm"):
             from .io.prm import satscan_prm_spatial
 
-            if files.get("data") or files.get("cas"):
-                raise ScanParameterError("--prm", "given alone (the files come from it)",
-                                         files["prm"], "drop DATA.csv/--cas, or drop --prm")
-            area, kwargs = satscan_prm_spatial(files["prm"])
-            kwargs.pop("n_replications", None)
-            return area, kwargs
+            return _read_prm(files, satscan_prm_spatial)
         if files.get("cas"):
             from .io.satscan import read_satscan
 
@@ -207,12 +202,7 @@ def read_data(job: Job):
     if files.get("prm"):
         from .io.prm import satscan_prm_spacetime
 
-        if files.get("data") or files.get("cas"):
-            raise ScanParameterError("--prm", "given alone (the files come from it)",
-                                     files["prm"], "drop DATA.csv/--cas, or drop --prm")
-        data, kwargs = satscan_prm_spacetime(files["prm"])
-        kwargs.pop("n_replications", None)
-        return data, kwargs
+        return _read_prm(files, satscan_prm_spacetime)
     if files.get("cas"):
         _no_csv_with_satscan(files, "--pop")
         read["time_aggregation"] = read.get("time_aggregation") or "day"
@@ -242,6 +232,17 @@ def _no_long_options(files: dict, read: dict, *, strata_allowed: bool = False) -
                                  "DATA.csv id,<strata>,cases,population and --locations FILE",
                                  flag="--locations")
 
+
+
+def _read_prm(files, reader):
+    """Data and keywords from a SaTScan .prm (``reader``: the spatial or space-time one); the
+    replications come from --replications, not from the file's MonteCarloReps."""
+    if files.get("data") or files.get("cas"):
+        raise ScanParameterError("--prm", "given alone (the files come from it)",
+                                 files["prm"], "drop DATA.csv/--cas, or drop --prm")
+    data, kwargs = reader(files["prm"])
+    kwargs.pop("n_replications", None)
+    return data, kwargs
 
 def _read_long(job: Job, files: dict, read: dict, model: str):
     """The long form: a StudyArea (spatial), or yearly SpaceTimeData (spacetime)."""

@@ -272,11 +272,11 @@ class SpaceTimeAnalysis:
 
 
 # ============================================================================ up-front estimate
-RATE_EVALUATIONS = 1.0e9
-"""Cylinder x replicate evaluations per second per core of the replicate kernel (measured by
-``benchmarks/bench_spacetime.py`` on the shared 2-core machine: 1.1e9 to 2e9; the estimate is
-meant to be right within a factor of about 2)."""
-RATE_UPDATES = 1.0e9
+RATE_EVALUATIONS = 2.0e9
+"""Cylinder x replicate evaluations per second per core of the replicate kernel
+(``benchmarks/bench_spacetime.py``: 2.9e9 on a quiet 2-vCPU Xeon, 1.1e9 to 2e9 when other jobs
+shared it).  Set below the quiet figure so that the estimate errs long, by up to about 2x."""
+RATE_UPDATES = 2.0e9
 """Replicate counts added per second per core when a circle grows (points x block)."""
 RATE_DRAWS = 5.0e7
 """Cases drawn (or permuted) per second per core by the null generators."""
