@@ -462,19 +462,23 @@ def _greedy(criterion: str):
                                 or getattr(analysis, "temporal_overlap", False))
         kept = Kept()
         spatial = 0
+        # locations of the kept clusters: sharing one is overlapping, geometrically too (a
+        # shared location lies in both shapes), so such a candidate fails no-overlap without
+        # the geometric test; without coordinates membership is the whole test
         taken = None
-        if criterion == "no-overlap" and geometry is None:   # plain membership
+        if criterion == "no-overlap" and (geometry is None or not temporal_overlap):
             taken = np.zeros(analysis.data.n_locations, dtype=bool)
         for k in ranked(candidates, windows, analysis, removed):
             if cap is not None and spatial >= cap:
                 break
             cand = describe(candidates, windows, analysis, geometry, int(k))
-            if taken is not None:
-                if taken[cand.members].any():
-                    continue
-                taken[cand.members] = True
-            elif not retains(criterion, kept, cand, geometry, temporal_overlap=temporal_overlap):
+            if taken is not None and taken[cand.members].any():
                 continue
+            if geometry is not None and not retains(criterion, kept, cand, geometry,
+                                                    temporal_overlap=temporal_overlap):
+                continue
+            if taken is not None:
+                taken[cand.members] = True
             kept.add(cand)
             spatial += not cand.temporal
         return [s.k for s in kept.shapes]
