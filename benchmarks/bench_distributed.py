@@ -333,8 +333,9 @@ def england_report(args, area, single, two, sixteen, *, identical, itemsize: int
     lines = [
         "## England-sized data: the centre-partitioned mode (`dask_mode=\"centres\"`)",
         "",
-        f"Machine: {describe(dask=True)}.  Load from other jobs during the run: wall "
-        "times are inflated by it; CPU seconds much less so.",
+        f"Machine: {describe(dask=True)}.  The load average counts the benchmark's own busy "
+        "threads (about 2 while it runs); other jobs would inflate wall times, CPU seconds much "
+        "less so.",
         "",
         f"Data: {n:,} synthetic LSOA-like centroids (`england_like(seed={args.seed})`: 18% rural "
         "over a coarse outline of England, the rest in towns -- the 15 largest cities at their "
