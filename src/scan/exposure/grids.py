@@ -226,7 +226,7 @@ def text_encoding(path: Path, what: str) -> str:
     streamed (a later bad byte is reported, with its line, when the reader meets it).  An empty
     file is refused too.
     """
-    from ..io.text import _BOMS, _SIGNATURES, _looks_utf16, check_readable
+    from ..io.text import _BOMS, check_readable, refuse_binary
 
     check_readable(path, what=what)
     file = str(path)
@@ -244,17 +244,7 @@ def text_encoding(path: Path, what: str) -> str:
                     "utf-32-le": "utf-32", "utf-32-be": "utf-32"}[codec]
     if not head.strip():
         raise ScanInputError(f"the file is empty; expected {what}", file=file)
-    for signature, kind in _SIGNATURES:
-        if head.startswith(signature):
-            raise ScanInputError(f"{what} is {kind}", file=file, line=1)
-    nul = head.find(b"\x00")
-    if nul >= 0:
-        if _looks_utf16(head[:4096]):
-            raise ScanInputError(f"{what} looks like UTF-16 text without a byte-order mark; save "
-                                 "it as UTF-8", file=file)
-        raise ScanInputError(f"{what} holds a NUL byte (byte {nul} of the file): it is a binary "
-                             "file, not text; export the data as a UTF-8 text file", file=file,
-                             line=head.count(b"\n", 0, nul) + 1)
+    refuse_binary(head, what, file)
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
     except UnicodeDecodeError:

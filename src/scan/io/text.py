@@ -94,6 +94,22 @@ def _line_of(data: bytes, offset: int) -> int:
     return data.count(b"\n", 0, offset) + 1
 
 
+def refuse_binary(data: bytes, what: str, file) -> None:
+    """Refuse, with the reason and the fix, bytes (a file or its first part) that are not text:
+    a known binary format (:data:`_SIGNATURES`), UTF-16 without a byte-order mark, a NUL."""
+    for signature, kind in _SIGNATURES:
+        if data.startswith(signature):
+            raise ScanInputError(f"{what} is {kind}", file=file, line=1)
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        if _looks_utf16(data[:4096]):
+            raise ScanInputError(f"{what} looks like UTF-16 text without a byte-order mark; save "
+                                 "it as UTF-8", file=file)
+        raise ScanInputError(f"{what} holds a NUL byte (byte {nul} of the file): it is a binary "
+                             "file, not text; export the data as a UTF-8 text file",
+                             file=file, line=_line_of(data, nul))
+
+
 def _looks_utf16(head: bytes) -> bool:
     """ASCII text in UTF-16: every other byte NUL, the bytes between them printable."""
     for zeros, text in ((head[1::2], head[0::2]), (head[0::2], head[1::2])):
@@ -118,17 +134,7 @@ def _decode(data: bytes, file: str, what: str) -> str:
                                      "text; export the data as a UTF-8 text file", file=file,
                                      line=text.count("\n", 0, text.index("\x00")) + 1)
             return text
-    for signature, kind in _SIGNATURES:
-        if data.startswith(signature):
-            raise ScanInputError(f"{what} is {kind}", file=file, line=1)
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        if _looks_utf16(data[:4096]):
-            raise ScanInputError(f"{what} looks like UTF-16 text without a byte-order mark; save "
-                                 "it as UTF-8", file=file)
-        raise ScanInputError(f"{what} holds a NUL byte (byte {nul} of the file): it is a binary "
-                             "file, not text; export the data as a UTF-8 text file",
-                             file=file, line=_line_of(data, nul))
+    refuse_binary(data, what, file)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
