@@ -61,6 +61,38 @@ def test_inquiry_end_to_end(long_files, tmp_path, capsys):
     assert d["study_area"]["locations"] == "locations.csv"
 
 
+@pytest.mark.skipif(__import__("scan.report.html", fromlist=["find_chromium"]).find_chromium()
+                    is None, reason="chromium not installed (CI installs it: .ci/run)")
+def test_inquiry_pdf(long_files, tmp_path, capsys):
+    """--pdf: report.pdf beside report.html, printed by headless Chromium, its sections in it,
+    inside the atomic output folder (listed in its manifest)."""
+    import io
+
+    from pypdf import PdfReader
+
+    out = tmp_path / "inq"
+    assert main(_inquiry_argv(long_files, out, "--area", INQUIRY_AREA, "--pdf")) == 0
+    assert "report.pdf" in capsys.readouterr().out
+    data = (out / "report.pdf").read_bytes()
+    assert data[:5] == b"%PDF-"
+    text = " ".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).lower()
+    assert "the answer" in text and "how this was done" in text and "syn038" in text
+    assert "report.pdf" in (out / ".scan-output").read_text()
+
+
+def test_inquiry_pdf_without_chromium_is_refused_before_the_work(long_files, tmp_path, capsys,
+                                                                 monkeypatch):
+    """Without Chromium, --pdf is one message with the fix, before any computation, and no
+    output folder."""
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    out = tmp_path / "inq"
+    assert main(_inquiry_argv(long_files, out, "--area", INQUIRY_AREA, "--pdf")) == 2
+    err = capsys.readouterr().err
+    assert "--pdf" in err and "apt-get install chromium" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
 def test_inquiry_with_reference_rates(long_files, tmp_path):
     out = tmp_path / "ref"
     assert main(_inquiry_argv(long_files, out, "--area", QUIET_AREA, "--reference-rates",

@@ -83,6 +83,9 @@ def add_parser(sub):
                    help="output folder: a new or empty folder, or one scan wrote before (it is "
                         "then replaced atomically); scan never deletes files it did not write")
     add_options(o, ("suppress_below",))
+    o.add_argument("--pdf", action="store_true",
+                   help="also report.pdf: the report printed to A4 by headless Chromium "
+                        "(offline; Debian's chromium package)")
     o.add_argument("--quiet", action="store_true", help="no progress bar and no verdict")
     p.set_defaults(run=run)
     return p
@@ -118,6 +121,10 @@ def run(args) -> int:
 
     check_out(args.out)
     _check_files(args)
+    if args.pdf:
+        from ..inquiry.run import _check_chromium
+
+        _check_chromium()
     compile_notice(("spatial", "inquiry"))
     crs = DEFAULT_CRS if args.crs is None else (None if args.crs == "none" else args.crs)
     with _lazy_bar(args.n_replications, not args.quiet) as progress:
@@ -131,7 +138,7 @@ def run(args) -> int:
             exposure=tuple(args.exposure or ()), exposure_year=args.exposure_year,
             boundaries=args.boundaries, suppress_below=args.suppress_below,
             attribution=tuple(args.attribution or ()), threads=args.threads,
-            progress=progress)
+            progress=progress, pdf=args.pdf)
     if not args.quiet:
         print(d["question"])
         print()
@@ -142,7 +149,8 @@ def run(args) -> int:
         print()
         print("Caveat: " + d["caveats"][0])
         print(f"\noutputs in {args.out}/ (inquiry.json"
-              + (", report.html" if _has_report(args.out) else "") + ", borough-scan/)")
+              + (", report.html" if _has_report(args.out) else "")
+              + (", report.pdf" if args.pdf else "") + ", borough-scan/)")
     return 0
 
 

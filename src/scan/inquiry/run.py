@@ -1090,7 +1090,7 @@ def report_geometry(run: InquiryRun, ReportGeometry):
                           names=names, outline=outline, crs=BNG, attribution=run.attribution)
 
 
-def write_inquiry(out, data, **kwargs) -> dict:
+def write_inquiry(out, data, *, pdf: bool = False, **kwargs) -> dict:
     """Run an inquiry (:func:`run_inquiry`'s keywords) and write it into the folder ``out``:
 
     - ``inquiry.json``: every number (the analyst's file);
@@ -1099,7 +1099,9 @@ def write_inquiry(out, data, **kwargs) -> dict:
     - ``report.html``: the report for councillors (:func:`scan.report.html.write_inquiry_report`,
       when this version of scan has it);
     - ``borough-scan/``: the borough-wide scan's usual outputs (result.json, clusters.csv,
-      locations.csv, GeoJSON, summary.txt, map.png), an analyst's folder with unsuppressed counts.
+      locations.csv, GeoJSON, summary.txt, map.png), an analyst's folder with unsuppressed counts;
+    - ``report.pdf`` with ``pdf=True``: the report printed to A4 by headless Chromium (offline;
+      Chromium's presence is checked before any computation).
 
     ``out`` must be a new folder, an empty one or one scan wrote (checked before any
     computation); everything is written to a temporary folder and swapped into place
@@ -1108,16 +1110,30 @@ def write_inquiry(out, data, **kwargs) -> dict:
     from ..io.atomic import atomic_folder, check_out
 
     check_out(out)
+    if pdf:
+        _check_chromium()
     run = run_inquiry(data, **kwargs)
     with atomic_folder(out, command="scan inquiry") as tmp:
-        write_inquiry_into(run, tmp)
+        write_inquiry_into(run, tmp, pdf=pdf)
     return run.data
 
 
-def write_inquiry_into(run: InquiryRun, folder, *, borough_scan: bool = True) -> list[str]:
+def _check_chromium() -> None:
+    from ..errors import ScanParameterError
+    from ..report.html import CHROMIUM_NAMES, find_chromium
+
+    if find_chromium() is None:
+        raise ScanParameterError("--pdf", "given where headless Chromium is installed", "on",
+                                 "install it (Debian: apt-get install chromium; looked for "
+                                 + ", ".join(CHROMIUM_NAMES) + " on PATH), or drop --pdf and "
+                                 "print report.html to PDF from a browser")
+
+
+def write_inquiry_into(run: InquiryRun, folder, *, borough_scan: bool = True,
+                       pdf: bool = False) -> list[str]:
     """Write an inquiry's files (see :func:`write_inquiry`) into the existing folder ``folder``
     (no atomic swap: for a folder itself written atomically); ``borough_scan=False`` leaves out
-    the borough-scan/ folder.  Returns the names written."""
+    the borough-scan/ folder, ``pdf=True`` adds report.pdf.  Returns the names written."""
     from ..io.writers import to_json, write_result_into
 
     folder = Path(folder)
@@ -1149,4 +1165,10 @@ def write_inquiry_into(run: InquiryRun, folder, *, borough_scan: bool = True) ->
         log.warning("report.html not written: %s: %s", type(exc).__name__, exc)
         log.debug("report failure", exc_info=True)
         return files
-    return files + ["report.html"]
+    files.append("report.html")
+    if pdf:
+        from ..report.html import write_pdf
+
+        write_pdf(folder / "report.html", folder / "report.pdf")
+        files.append("report.pdf")
+    return files
