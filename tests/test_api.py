@@ -117,3 +117,31 @@ def test_typed_options_and_public_docs():
     from importlib.resources import files
 
     assert files("scan").joinpath("py.typed").is_file()
+
+
+@pytest.mark.parametrize("function", ["circular_scan", "spacetime_scan"])
+def test_progress_true_draws_a_bar_and_changes_nothing(small_data, function, capsys):
+    """progress=True: a tqdm.auto bar (text on stderr outside Jupyter) that ends at R, the
+    space-time estimate written above it, and the same result as without a bar."""
+    fn, data = getattr(scan, function), small_data[function]
+    plain = fn(data, n_replications=39, rng=3)
+    capsys.readouterr()
+    shown = fn(data, n_replications=39, rng=3, progress=True)
+    err = capsys.readouterr().err
+    assert "Monte Carlo" in err and "39/39" in err
+    if function == "spacetime_scan":
+        assert "cylinders" in err           # the up-front estimate, above the bar
+    assert shown.most_likely.llr == plain.most_likely.llr
+    assert (shown.null_distribution == plain.null_distribution).all()
+
+
+def test_progress_true_follows_an_iterative_scan(small_data, capsys):
+    """Each iteration's replications restart the bar; a callable is still called as before."""
+    result = scan.circular_scan(small_data["circular_scan"], n_replications=19, rng=3,
+                                iterative=True, iterative_max=3, progress=True)
+    err = capsys.readouterr().err
+    assert len(result.clusters) >= 2 and "19/19" in err
+    calls = []
+    scan.circular_scan(small_data["circular_scan"], n_replications=19, rng=3,
+                       progress=lambda done, total: calls.append((done, total)))
+    assert calls and calls[-1] == (19, 19)

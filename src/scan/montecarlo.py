@@ -24,6 +24,52 @@ Backend = Literal["threads", "dask"]
 Progress = Callable[[int, int], None]
 
 
+class ProgressBar:
+    """What ``progress=True`` gives the scan functions: a ``tqdm.auto`` bar (a widget in
+    Jupyter, text on stderr elsewhere), opened at the first report, started again when an
+    iterative scan begins its next round, closed by :meth:`close`."""
+
+    def __init__(self):
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            self._bar = tqdm(total=total, unit="rep", desc="Monte Carlo")
+        elif done < self._bar.n or total != self._bar.total:
+            self._bar.reset(total=total)
+        self._bar.update(done - self._bar.n)
+
+    def describe(self, text: str) -> None:
+        """A line above the bar (the space-time scan's up-front estimate)."""
+        import sys
+
+        from tqdm.auto import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def with_progress_bar(scan_function):
+    """Let ``scan_function`` take ``progress=True`` for a :class:`ProgressBar`, closed when it
+    returns or fails; a callable or None passes through."""
+    @functools.wraps(scan_function)
+    def wrapper(*args, **kwargs):
+        if kwargs.get("progress") is not True:
+            return scan_function(*args, **kwargs)
+        bar = kwargs["progress"] = ProgressBar()
+        try:
+            return scan_function(*args, **kwargs)
+        finally:
+            bar.close()
+    return wrapper
+
+
 # --- problems -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)

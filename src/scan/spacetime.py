@@ -53,7 +53,7 @@ import numpy as np
 from . import models
 from .data import SpaceTimeData
 from .errors import ScanParameterError
-from .montecarlo import Backend, Progress
+from .montecarlo import Backend, Progress, with_progress_bar
 from .pipeline import Candidates
 from .timeline import DAYS_PER_UNIT, max_temporal_intervals
 from .windows import ELLIPSE_ANGLES, ELLIPSE_SHAPES, Windows, best_row_per_centre
@@ -438,6 +438,7 @@ def _prospective_windows(data: SpaceTimeData, start, min_len: int, fraction: flo
     return P, lengths
 
 
+@with_progress_bar
 def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                    analysis: Analysis = "retrospective", direction: Direction = "high",
                    max_temporal_fraction: float = 0.5,
@@ -448,7 +449,7 @@ def spacetime_scan(data: SpaceTimeData, *, model: Model = "poisson",
                    n_replications: int = 999, rng=None, backend: Backend = "threads",
                    threads: int | None = None, scheduler: str | None = None, n_workers: int = 2,
                    block_size: int | None = None, client=None,
-                   progress: Progress | None = None, secondary: str = "no-overlap",
+                   progress: Progress | bool | None = None, secondary: str = "no-overlap",
                    secondary_time: SecondaryTime = "satscan", drop_p_one: bool = False,
                    iterative: bool = False, iterative_max: int = 10,
                    iterative_cutoff: float = 0.05, early_termination: bool = False,

@@ -12,7 +12,7 @@ import numpy as np
 from . import models
 from .data import StudyArea
 from .errors import ScanParameterError
-from .montecarlo import Backend, Progress, normalise_seed, null_problem
+from .montecarlo import Backend, Progress, normalise_seed, null_problem, with_progress_bar
 from .params import check_all
 from .pipeline import Candidates, Inference, check_inference, run
 from .result import ScanResult
@@ -106,12 +106,13 @@ def window_parameters(windows: Windows, penalty: str) -> dict:
             "ellipse_angles": list(windows.ellipse_angles), "non_compactness_penalty": penalty}
 
 
+@with_progress_bar
 def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direction = "high",
                   max_population_fraction: float = 0.5, max_radius: float | None = None,
                   min_cases: int = 2, n_replications: int = 999, rng=None,
                   backend: Backend = "threads", threads: int | None = None,
                   scheduler: str | None = None, n_workers: int = 2,
-                  block_size: int | None = None, client=None, progress: Progress | None = None,
+                  block_size: int | None = None, client=None, progress: Progress | bool | None = None,
                   secondary: Criterion = "no-overlap", drop_p_one: bool = False,
                   gini: bool = False, gini_collections: Literal["optimal", "all"] = "optimal",
                   gini_cutoff: float = 0.05, iterative: bool = False, iterative_max: int = 10,
@@ -150,8 +151,9 @@ def circular_scan(area: StudyArea, *, model: Model = "poisson", direction: Direc
         Numba threads per process (default: every core).
     scheduler, n_workers, block_size, client
         Dask options (see :func:`scan.distributed.run_dask`).
-    progress : callable, optional
-        ``progress(done, total)``, called as replications finish.
+    progress : callable or True, optional
+        ``progress(done, total)``, called as replications finish; True draws a ``tqdm.auto``
+        bar (a widget in Jupyter notebooks, text on stderr elsewhere).
     secondary : str
         Which secondary clusters to report, SaTScan's criteria: "no-overlap" (default: no
         location shared with a more likely cluster), "no-centres-in-others",
