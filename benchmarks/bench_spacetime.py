@@ -40,6 +40,7 @@ import reference_spacetime as ref  # noqa: E402
 
 from scan import _kernels as K  # noqa: E402
 from scan import _st_kernels as SK  # noqa: E402
+import legacy_st_kernels as legacy  # noqa: E402  (tests/: the previous kernels)
 from scan.data import build_spacetime_data  # noqa: E402
 from scan.datasets import borough_spacetime  # noqa: E402
 from scan.spacetime import spacetime_scan  # noqa: E402
@@ -121,7 +122,7 @@ def kernel_rates(data, fraction, max_len, prospective, repeats, previous=True):
         out8 = np.zeros(b_old)
 
         def old():
-            SK.block_maxima_st(w.offsets, w.neighbors, old_draws, cum_e, C, 1, max_len,
+            legacy.block_maxima_st(w.offsets, w.neighbors, old_draws, cum_e, C, 1, max_len,
                                T if prospective else 1, 2, ones, out8)
 
         old()

@@ -7,6 +7,7 @@ import reference
 import reference_spacetime as ref
 
 from scan import _st_kernels as SK
+import legacy_st_kernels as legacy  # noqa: E402  (tests/: the previous kernels)
 from scan.data import build_spacetime_data
 from scan.montecarlo import SpaceTimeNullProblem, replicate_maxima, replicate_states
 from scan.spacetime import recurrence_interval, spacetime_scan
@@ -108,7 +109,7 @@ def test_block_kernel_exact_against_numpy(seed, prospective):
     max_len = max(1, data.n_intervals // 2)
     first_end = data.n_intervals if prospective else 1
     out = np.zeros(B)
-    SK.block_maxima_st(w.offsets, w.neighbors, draws, cum_e, float(C), 1, max_len, first_end, 2,
+    legacy.block_maxima_st(w.offsets, w.neighbors, draws, cum_e, float(C), 1, max_len, first_end, 2,
                        np.ones(w.n_rows), out)
     circles = reference.windows(data.coords, data.expected.sum(axis=1))
     for b, tab in enumerate(tables):
@@ -174,7 +175,7 @@ def test_permutation_null_keeps_both_margins():
     cell = np.zeros(counts.size, dtype=np.int32)
     changed = 0
     for state in replicate_states(123, 0, 20):
-        SK._permute_times(state.copy(), case_loc, case_time, labels, T, cell)
+        legacy._permute_times(state.copy(), case_loc, case_time, labels, T, cell)
         table = cell.reshape(counts.shape)
         np.testing.assert_array_equal(table.sum(axis=1), counts.sum(axis=1))
         np.testing.assert_array_equal(table.sum(axis=0), counts.sum(axis=0))
@@ -204,7 +205,7 @@ def test_observed_maximum_equals_block_kernel_on_observed_data():
     cum_e = np.zeros((data.n_locations, data.n_intervals + 1))
     cum_e[:, 1:] = np.cumsum(data.expected, axis=1)
     out = np.zeros(1)
-    SK.block_maxima_st(w.offsets, w.neighbors, draws, cum_e, float(data.total_cases), 1,
+    legacy.block_maxima_st(w.offsets, w.neighbors, draws, cum_e, float(data.total_cases), 1,
                        res.parameters["max_temporal_intervals"], 1, 2, np.ones(w.n_rows), out)
     assert out[0] == pytest.approx(res.statistic, rel=1e-12)
 
@@ -277,10 +278,10 @@ def test_block_size_does_not_change_maxima(monkeypatch):
     """Large tables run in smaller blocks; every replicate's maximum is unchanged."""
     data = random_spacetime(10)
     full = spacetime_scan(data, n_replications=100, rng=4).null_distribution
-    assert SK.block_size(data.n_locations, data.n_intervals) == 64
-    assert SK.block_size(5000, 365) == 8
+    assert legacy.block_size(data.n_locations, data.n_intervals) == 64
+    assert legacy.block_size(5000, 365) == 8
     monkeypatch.setattr(SK, "BLOCK_BYTES", 4 * data.n_locations * (data.n_intervals + 1) * 24)
-    assert SK.block_size(data.n_locations, data.n_intervals) == 24
+    assert legacy.block_size(data.n_locations, data.n_intervals) == 24
     small = spacetime_scan(data, n_replications=100, rng=4).null_distribution
     np.testing.assert_array_equal(full, small)
 

@@ -15,6 +15,7 @@ from conftest import REAL, SATSCAN_BUILD, needs_real
 
 from scan import _kernels as K
 from scan import _st_kernels as SK
+import legacy_st_kernels as legacy  # noqa: E402  (tests/: the previous kernels)
 from scan.data import build_spacetime_data
 from scan.errors import ScanParameterError
 from scan.montecarlo import replicate_states
@@ -758,7 +759,7 @@ def test_new_null_equals_the_previous_kernel_when_every_interval_counts(model):
         prob, alias = np.ones(1), np.zeros(1, np.int64)
         loc, tim, _ = data.permutation_cases()
     old = np.zeros(130)
-    SK.replicate_maxima_st(w.offsets, w.neighbors, cum_e, float(data.total_cases), 1,
+    legacy.replicate_maxima_st(w.offsets, w.neighbors, cum_e, float(data.total_cases), 1,
                            res.parameters["max_temporal_intervals"], 1, 2, np.ones(w.n_rows),
                            replicate_states(res.seed, 0, 130),
                            SK.MULTINOMIAL if model == "poisson" else SK.PERMUTATION, prob,

@@ -16,7 +16,7 @@ from conftest import random_dataset
 from legacy_windows import legacy_build
 
 from scan import _kernels as K
-from scan import _st_kernels as SK
+import legacy_st_kernels as legacy  # noqa: E402  (tests/: the previous kernels)
 from scan.errors import ScanParameterError
 from scan.windows import (Windows, build_windows, estimate_windows, index_dtype,
                           memory_budget)
@@ -129,7 +129,7 @@ def test_spacetime_kernels_agree_across_id_types():
     for neighbors in (w.neighbors, w.neighbors.astype(np.int32)):
         out = [np.zeros(w.n_rows), np.zeros(w.n_rows, dtype=np.int64),
                np.zeros(w.n_rows, dtype=np.int64), np.zeros(w.n_rows, dtype=np.int64)]
-        SK.best_cylinder_per_centre(w.offsets, neighbors, cum(cases), cum(expected),
+        legacy.best_cylinder_per_centre(w.offsets, neighbors, cum(cases), cum(expected),
                                     float(cases.sum()), 1, 3, 1, 2, np.ones(w.n_rows), *out)
         results.append(out)
     for a, b in zip(*results):
